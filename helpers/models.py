@@ -1,0 +1,382 @@
+"""Load a ViT classifier from torchvision, transformers or timm with one call, online or off.
+
+``load(library, name)`` always returns a :class:`LoadedModel` and never waits in hub
+retries. Which weights it uses is decided in this order:
+
+1. **online**: the real pretrained weights, through the library's own download and cache;
+2. **offline, cached**: the same weights if the library's cache already holds them;
+3. **offline, stand-in**: the real ImageNet ViT-Tiny/16 checkpoint found in
+   ``$VIT_NOTEBOOKS_WEIGHTS``, converted into *the requested library's own model class*;
+4. **offline, nothing local**: the requested architecture with random weights.
+
+``LoadedModel.source`` says in one line which of these happened.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from torch import nn
+
+from helpers.config import STAND_IN_FILENAME, WEIGHTS_ENV, stand_in_checkpoint, weights_dir
+from helpers.network import check_network
+
+__all__ = ["LIBRARIES", "DEFAULT_NAMES", "STAND_IN_ARCH", "LoadedModel", "load"]
+
+LIBRARIES = ("torchvision", "transformers", "timm")
+
+#: The models the series teaches with.
+DEFAULT_NAMES = {
+    "torchvision": "vit_b_16",
+    "transformers": "google/vit-base-patch16-224",
+    "timm": "vit_base_patch16_224.augreg2_in21k_ft_in1k",
+}
+
+#: timm architecture of the offline stand-in checkpoint.
+STAND_IN_ARCH = "vit_tiny_patch16_224"
+STAND_IN_TAG = "augreg_in21k_ft_in1k"
+
+
+@dataclass
+class LoadedModel:
+    """A classifier ready to use, whichever library it came from.
+
+    Attributes:
+        library: ``"torchvision"``, ``"transformers"`` or ``"timm"``.
+        name: The requested model name.
+        model: The library's own model, in eval mode.
+        preprocess: PIL image -> float tensor (3, H, W) as the weights expect.
+        labels: Class names by index; empty for a model without a classifier.
+        source: One human-readable line saying which weights were loaded.
+        kind: ``"pretrained"``, ``"stand-in"`` or ``"random"``.
+        device: Where the model's parameters live.
+    """
+
+    library: str
+    name: str
+    model: nn.Module
+    preprocess: Callable[[Image.Image], torch.Tensor]
+    labels: list[str]
+    source: str
+    kind: str
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    def describe(self) -> str:
+        """One line for notebooks to print: library, name and weights source."""
+        return f"Model: {self.library} {self.name} — {self.source}"
+
+    def batch(self, images: Sequence[Any]) -> torch.Tensor:
+        """Preprocess images into one batch on the model's device.
+
+        Args:
+            images: Anything :func:`helpers.images.load_image` accepts, B of them.
+
+        Returns:
+            Pixel values of shape (B, 3, H, W).
+        """
+        from helpers.images import load_image
+
+        tensors = [self.preprocess(load_image(image)) for image in images]  # B x (3, H, W)
+        return torch.stack(tensors).to(self.device)  # (B, 3, H, W)
+
+    def logits(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Run the model on preprocessed pixels.
+
+        Args:
+            pixel_values: (B, 3, H, W) float tensor, e.g. from :meth:`batch`.
+
+        Returns:
+            Logits of shape (B, num_classes); for a headless model, its pooled features.
+        """
+        if pixel_values.ndim != 4 or pixel_values.shape[1] != 3:
+            raise ValueError(f"pixel_values must have shape (B, 3, H, W); got "
+                             f"{tuple(pixel_values.shape)}. Use .batch(images) to make one.")
+        with torch.inference_mode():
+            output = self.model(pixel_values.to(self.device))
+        return output.logits if hasattr(output, "logits") else output
+
+    def predict(self, images: Any, k: int = 5, batch_size: int = 16
+                ) -> list[list[tuple[str, float]]]:
+        """Top-k classes for each image.
+
+        Args:
+            images: One image or a list of images (anything ``load_image`` accepts).
+            k: How many classes to return per image.
+            batch_size: Images per forward pass.
+
+        Returns:
+            One list per image of ``(label, probability)`` pairs, most probable first.
+
+        Raises:
+            RuntimeError: the model has no classifier (e.g. a self-supervised DINO model).
+            ValueError: ``k`` or ``batch_size`` is not a positive integer.
+        """
+        if not self.labels:
+            raise RuntimeError(
+                f"{self.name} has no classification head (it was trained without labels, "
+                "e.g. self-supervised DINO), so there is nothing to predict. Use its "
+                "features instead: loaded.model.forward_features(loaded.batch(images)).")
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive integer; got {k!r}.")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
+        if isinstance(images, list | tuple):
+            images = list(images)
+        else:
+            images = [images]
+        k = min(k, len(self.labels))
+        results: list[list[tuple[str, float]]] = []
+        for start in range(0, len(images), batch_size):
+            probs = self.logits(self.batch(images[start:start + batch_size])).softmax(-1)
+            top = probs.topk(k, dim=-1)  # values, indices: (B, k)
+            for values, indices in zip(top.values.tolist(), top.indices.tolist(), strict=True):
+                results.append([(self.labels[i], v) for i, v in zip(indices, values, strict=True)])
+        return results
+
+
+def load(library: str, name: str | None = None, *, device: str | torch.device | None = None
+         ) -> LoadedModel:
+    """Load a pretrained ViT (or its offline stand-in) from one of three libraries.
+
+    Args:
+        library: ``"torchvision"``, ``"transformers"`` or ``"timm"``.
+        name: The library's model name; ``None`` picks :data:`DEFAULT_NAMES`.
+        device: Where to put the model; default CUDA when available, else CPU.
+
+    Returns:
+        A :class:`LoadedModel` in eval mode whose attention can be captured
+        (eager attention in transformers, unfused attention in timm).
+
+    Raises:
+        ValueError: unknown library or model name, or a corrupt stand-in checkpoint.
+    """
+    if library not in LIBRARIES:
+        raise ValueError(f"library must be one of {', '.join(LIBRARIES)}; got {library!r}.")
+    name = name or DEFAULT_NAMES[library]
+    if not isinstance(name, str):
+        raise ValueError(f"name must be a string; got {type(name).__name__}.")
+    loader = {"torchvision": _load_torchvision, "transformers": _load_transformers,
+              "timm": _load_timm}[library]
+    loaded = loader(name, check_network().online)
+    target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    loaded.model.eval().to(target)
+    loaded.device = target
+    return loaded
+
+
+# --------------------------------------------------------------------------- offline helpers
+
+
+def _no_weights_reason() -> str:
+    folder = weights_dir()
+    if folder is None:
+        return f"no network and {WEIGHTS_ENV} unset"
+    return f"no network and no {STAND_IN_FILENAME} in {folder}"
+
+
+def _stand_in_timm() -> nn.Module | None:
+    """The stand-in checkpoint loaded into timm's ViT-Tiny, or None if there is none.
+
+    Raises:
+        ValueError: the checkpoint exists but is not a readable, matching ViT-Tiny.
+    """
+    path = stand_in_checkpoint()
+    if path is None:
+        return None
+    import timm
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state_dict = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{path}: not a readable safetensors checkpoint ({err}). Copy it "
+                         f"again, or unset {WEIGHTS_ENV} to run with random weights.") from None
+    model = timm.create_model(STAND_IN_ARCH, pretrained=False)
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:3])
+        raise ValueError(f"{path}: does not hold {STAND_IN_ARCH} weights ({detail[:300]}). "
+                         f"Use the file from ../shared/weights or unset {WEIGHTS_ENV}.") from None
+    return _unfuse_timm(model).eval()
+
+
+def _stand_in_source(library: str) -> str:
+    path = stand_in_checkpoint()
+    return (f"stand-in: ViT-Tiny/16 ImageNet weights (offline), from {path.name} "
+            f"in {library}'s own model class")
+
+
+def _timm_transform(model: nn.Module) -> Callable[[Image.Image], torch.Tensor]:
+    """Evaluation transform of a timm model, from its pretrained config."""
+    from timm.data import create_transform, resolve_data_config
+
+    return create_transform(**resolve_data_config({}, model=model))
+
+
+def _timm_labels(model: nn.Module) -> list[str]:
+    """Class names of a timm model from timm's own ImageNet metadata ([] if headless)."""
+    from timm.data import ImageNetInfo, infer_imagenet_subset
+
+    if getattr(model, "num_classes", 0) == 0:
+        return []
+    subset = infer_imagenet_subset(model)
+    if subset is None:
+        return [f"class {i}" for i in range(model.num_classes)]
+    return list(ImageNetInfo(subset).label_descriptions())
+
+
+def _unfuse_timm(model: nn.Module) -> nn.Module:
+    """Switch every timm attention block to the explicit softmax path, so hooks see it."""
+    for module in model.modules():
+        if hasattr(module, "fused_attn"):
+            module.fused_attn = False
+    return model
+
+
+# --------------------------------------------------------------------------- torchvision
+
+
+def _load_torchvision(name: str, online: bool) -> LoadedModel:
+    import torchvision
+
+    available = torchvision.models.list_models(module=torchvision.models)
+    if name not in available:
+        vits = ", ".join(n for n in available if n.startswith("vit_"))
+        raise ValueError(f"torchvision has no model {name!r}. Its ViTs are: {vits}.")
+    weights = torchvision.models.get_model_weights(name).DEFAULT
+    labels = list(weights.meta["categories"])
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+    if online or cached.is_file():
+        model = torchvision.models.get_model(name, weights=weights)
+        where = "downloaded or cached" if online else "from the local cache, offline"
+        return LoadedModel("torchvision", name, model, weights.transforms(), labels,
+                           f"pretrained: torchvision {name} {weights.name} ({where})",
+                           "pretrained")
+    stand_in = _stand_in_timm() if name.startswith("vit_") else None
+    if stand_in is not None:
+        from helpers.convert import timm_to_torchvision
+
+        return LoadedModel("torchvision", name, timm_to_torchvision(stand_in),
+                           _timm_transform(stand_in), labels, _stand_in_source("torchvision"),
+                           "stand-in")
+    model = torchvision.models.get_model(name, weights=None)
+    return LoadedModel("torchvision", name, model, weights.transforms(), labels,
+                       f"random weights: torchvision {name} architecture ({_no_weights_reason()})",
+                       "random")
+
+
+# --------------------------------------------------------------------------- transformers
+
+
+def _load_transformers(name: str, online: bool) -> LoadedModel:
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    def from_hub(local_only: bool) -> LoadedModel:
+        model = AutoModelForImageClassification.from_pretrained(
+            name, attn_implementation="eager", local_files_only=local_only)
+        processor = AutoImageProcessor.from_pretrained(name, local_files_only=local_only)
+        labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        where = "from the local cache, offline" if local_only else "downloaded or cached"
+        return LoadedModel("transformers", name, model, _hf_preprocess(processor), labels,
+                           f"pretrained: {name} ({where})", "pretrained")
+
+    if online:
+        try:
+            return from_hub(local_only=False)
+        except OSError as err:
+            raise ValueError(f"transformers could not load {name!r}: {err}") from None
+    try:
+        return from_hub(local_only=True)
+    except OSError:
+        pass  # not in the local cache: fall through to the stand-in
+    stand_in = _stand_in_timm()
+    if stand_in is not None:
+        from helpers.convert import timm_to_transformers
+
+        labels = _timm_labels(stand_in)
+        model = timm_to_transformers(stand_in, dict(enumerate(labels)))
+        return LoadedModel("transformers", name, model, _timm_transform(stand_in), labels,
+                           _stand_in_source("transformers"), "stand-in")
+    return _random_transformers(name)
+
+
+def _hf_preprocess(processor: Any) -> Callable[[Image.Image], torch.Tensor]:
+    def preprocess(image: Image.Image) -> torch.Tensor:
+        return processor(images=image, return_tensors="pt")["pixel_values"][0]  # (3, H, W)
+
+    return preprocess
+
+
+def _random_transformers(name: str) -> LoadedModel:
+    """ViT-B/16 (transformers' default ViTConfig) with random weights and ImageNet labels."""
+    import timm
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    # timm ships ImageNet's class names; transformers does not, offline.
+    labels = _timm_labels(timm.create_model(STAND_IN_ARCH, pretrained=False))
+    config = ViTConfig(num_labels=len(labels), id2label=dict(enumerate(labels)),
+                       label2id={label: i for i, label in enumerate(labels)})
+    model = ViTForImageClassification(config)
+    model.set_attn_implementation("eager")
+    return LoadedModel("transformers", name, model, _hf_preprocess(ViTImageProcessor()), labels,
+                       f"random weights: ViT-B/16 architecture, transformers' default ViTConfig "
+                       f"({_no_weights_reason()})", "random")
+
+
+# --------------------------------------------------------------------------- timm
+
+
+def _load_timm(name: str, online: bool) -> LoadedModel:
+    import timm
+
+    arch, _tag = timm.models.split_model_name_tag(name)
+    if not timm.is_model(arch):
+        raise ValueError(f"timm has no model {name!r}. List candidates with "
+                         "timm.list_models('vit_*', pretrained=True).")
+    cached = None if online else _timm_cached_file(name)
+    if online or cached is not None:
+        overlay = {"file": cached} if cached else None
+        try:
+            model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay)
+        except RuntimeError as err:
+            raise ValueError(f"timm could not load pretrained {name!r}: {err}") from None
+        where = "from the local cache, offline" if cached else "downloaded or cached"
+        return _timm_loaded(name, _unfuse_timm(model), f"pretrained: timm {name} ({where})",
+                            "pretrained")
+    stand_in = _stand_in_timm()
+    if stand_in is not None:
+        return _timm_loaded(name, stand_in, _stand_in_source("timm"), "stand-in")
+    model = _unfuse_timm(timm.create_model(name, pretrained=False))
+    return _timm_loaded(name, model,
+                        f"random weights: timm {arch} architecture ({_no_weights_reason()})",
+                        "random")
+
+
+def _timm_loaded(name: str, model: nn.Module, source: str, kind: str) -> LoadedModel:
+    return LoadedModel("timm", name, model, _timm_transform(model), _timm_labels(model),
+                       source, kind)
+
+
+def _timm_cached_file(name: str) -> str | None:
+    """Path of a timm checkpoint already in the Hugging Face cache, or None."""
+    import timm
+    from huggingface_hub import try_to_load_from_cache
+
+    cfg = timm.models.get_pretrained_cfg(name)
+    repo = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+    if not repo:
+        return None
+    for filename in ("model.safetensors", "pytorch_model.bin"):
+        path = try_to_load_from_cache(repo, filename)
+        if isinstance(path, str):
+            return path
+    return None
