@@ -5,7 +5,7 @@ so a notebook or test can change a variable and see the effect at once.
 
 | variable | meaning |
 |---|---|
-| ``VIT_NOTEBOOKS_WEIGHTS`` | folder holding ``vit_tiny_patch16_224.safetensors``, the offline stand-in |
+| ``VIT_NOTEBOOKS_WEIGHTS`` | folder with ``vit_tiny_patch16_224.safetensors`` (offline stand-in) |
 | ``VIT_NOTEBOOKS_DATA`` | folder holding ``cifar10_test.npz`` for offline training and probes |
 | ``VIT_NOTEBOOKS_OFFLINE`` | ``1`` forces offline mode without probing the network |
 | ``VIT_NOTEBOOKS_SMOKE`` | ``1`` shrinks epochs and data so CI runs every cell quickly |

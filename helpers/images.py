@@ -8,8 +8,8 @@ else) with a message that names the input and the reason.
 
 from __future__ import annotations
 
+import http.client
 import io
-import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -94,31 +94,48 @@ def _describe(image: Image.Image) -> str:
 
 
 def _read_file(path: Path) -> bytes:
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except (OSError, ValueError) as err:  # e.g. a name too long, or an embedded NUL byte
+        raise ValueError(f"{path!s:.200}: not a usable file path ({err}).") from None
+    if not exists:
         raise FileNotFoundError(f"{path}: no such file. Check the path (relative paths start at "
                                 f"the notebook's folder, {Path.cwd()}).")
     if path.is_dir():
         raise ValueError(f"{path}: is a folder, not an image file. Name one file inside it.")
-    data = path.read_bytes()
+    if not path.is_file():  # a FIFO or a device such as /dev/zero would block or never end
+        raise ValueError(f"{path}: is not a regular file.")
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ValueError(f"{path}: could not be read ({err.strerror or err}).") from None
     if not data:
         raise ValueError(f"{path}: the file is empty (0 bytes).")
     return data
 
 
+class _RefusedDownload(Exception):
+    """A response that arrived but is not an image we accept (message is user-facing)."""
+
+
 def _download(url: str) -> bytes:
-    request = urllib.request.Request(url, headers={"User-Agent": "vit-notebooks"})
     try:
+        request = urllib.request.Request(url, headers={"User-Agent": "vit-notebooks"})  # noqa: S310
         with urllib.request.urlopen(request, timeout=URL_TIMEOUT_S) as response:  # noqa: S310
             ctype = response.headers.get_content_type()
             if not ctype.startswith("image/"):
-                raise ValueError(f"{url}: the server sent {ctype!r}, not an image.")
+                raise _RefusedDownload(f"{url}: the server sent {ctype!r}, not an image.")
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > MAX_DOWNLOAD_BYTES:
-                raise ValueError(f"{url}: {int(declared):,} bytes is over the "
-                                 f"{MAX_DOWNLOAD_BYTES:,}-byte limit.")
+                raise _RefusedDownload(f"{url}: {int(declared):,} bytes is over the "
+                                       f"{MAX_DOWNLOAD_BYTES:,}-byte limit.")
             data = response.read(MAX_DOWNLOAD_BYTES + 1)
-    except (urllib.error.URLError, TimeoutError, OSError) as err:
-        reason = getattr(err, "reason", None) or err
+    except _RefusedDownload as err:
+        raise ValueError(str(err)) from None
+    # URLError and timeouts are OSErrors; a malformed address raises ValueError
+    # (http.client.InvalidURL), a connection cut mid-body an HTTPException.
+    except (OSError, ValueError, http.client.HTTPException) as err:
+        reason = getattr(err, "reason", None) or str(err) or type(err).__name__
         raise ValueError(f"{url}: could not download ({reason}). Check the address and "
                          "your connection, or download the file and pass its path.") from None
     if len(data) > MAX_DOWNLOAD_BYTES:
@@ -129,11 +146,13 @@ def _download(url: str) -> bytes:
 
 
 def _decode(data: bytes, name: str, max_pixels: int) -> Image.Image:
+    if not data:
+        raise ValueError(f"{name}: no data (0 bytes).")
     try:
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError:
         raise ValueError(f"{name}: the image is too large to open safely.") from None
-    except (Image.UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except Exception:  # noqa: BLE001 - PIL's format plugins raise many types on corrupt data
         head = data[:16]
         hint = " (it looks like text)" if _looks_like_text(head) else ""
         raise ValueError(f"{name}: not an image file PIL can read{hint}.") from None
@@ -158,11 +177,12 @@ def _to_rgb(image: Image.Image, name: str, max_pixels: int) -> Image.Image:
     try:
         image.load()
         image = ImageOps.exif_transpose(image)
+        return _convert_mode(image)
     except Image.DecompressionBombError:
         raise ValueError(f"{name}: the image is too large to decode safely.") from None
-    except (OSError, SyntaxError, ValueError) as err:
-        raise ValueError(f"{name}: the image data is truncated or corrupt ({err}).") from None
-    return _convert_mode(image)
+    except Exception as err:  # noqa: BLE001 - PIL's decoders raise many types on corrupt data
+        reason = str(err) or type(err).__name__
+        raise ValueError(f"{name}: the image data is truncated or corrupt ({reason}).") from None
 
 
 def _convert_mode(image: Image.Image) -> Image.Image:

@@ -1,0 +1,106 @@
+"""Execute every notebook headless into build/ and print a summary table.
+
+For each ``notebooks/NN_*.ipynb`` this writes ``build/NN_*.ipynb`` (executed, with
+outputs and widget state) and ``build/NN_*.html``, then prints one row per notebook:
+status, seconds, and which model weights it used (read from the ``Model: ...`` lines
+that the notebooks print).
+
+Usage: python scripts/run_notebooks.py [NOTEBOOK ...] [--out build] [--timeout 1800]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from nbconvert import HTMLExporter
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL_LINE = re.compile(r"^Model: (\S+) (\S+) — (pretrained|stand-in|random weights)", re.M)
+
+
+@dataclass
+class Result:
+    """Outcome of executing one notebook."""
+
+    name: str
+    status: str
+    seconds: float
+    weights: list[str] = field(default_factory=list)
+
+
+def _weights_used(notebook: nbformat.NotebookNode) -> list[str]:
+    """Distinct ``library: kind`` pairs from the notebook's ``Model: ...`` output lines."""
+    found: list[str] = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") if output.get("output_type") == "stream" else ""
+            for library, _name, kind in MODEL_LINE.findall(text):
+                entry = f"{library}: {kind.replace(' weights', '')}"
+                if entry not in found:
+                    found.append(entry)
+    return found
+
+
+def run_one(path: Path, out_dir: Path, timeout: int) -> Result:
+    """Execute ``path`` with its own folder as working directory; save .ipynb and .html."""
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    status = "ok"
+    try:
+        client.execute()
+    except CellExecutionError as err:
+        status = f"FAILED: {str(err).strip().splitlines()[-1][:80]}"
+    except (CellTimeoutError, DeadKernelError) as err:
+        status = f"FAILED: {type(err).__name__}"
+    seconds = time.perf_counter() - start
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, out_dir / path.name)
+    html, _ = HTMLExporter().from_notebook_node(notebook)
+    (out_dir / path.with_suffix(".html").name).write_text(html, encoding="utf-8")
+    return Result(path.name, status, seconds, _weights_used(notebook))
+
+
+def print_table(results: list[Result]) -> None:
+    """Print the summary as a Markdown table."""
+    print("\n| notebook | status | seconds | weights |")
+    print("|---|---|---:|---|")
+    for r in results:
+        print(f"| {r.name} | {r.status} | {r.seconds:.1f} | {', '.join(r.weights) or '-'} |")
+    total = sum(r.seconds for r in results)
+    print(f"| total | {sum(r.status == 'ok' for r in results)}/{len(results)} ok | {total:.1f} | |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", type=Path,
+                        help="notebooks to run (default: notebooks/NN_*.ipynb)")
+    parser.add_argument("--out", type=Path, default=ROOT / "build")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    args = parser.parse_args(argv)
+    paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        print("no notebooks found", file=sys.stderr)
+        return 1
+    results = []
+    for path in paths:
+        print(f"running {path.name} ...", flush=True)
+        result = run_one(path.resolve(), args.out, args.timeout)
+        print(f"  {result.status} in {result.seconds:.1f} s", flush=True)
+        results.append(result)
+    print_table(results)
+    print(f"\nexecuted notebooks and HTML copies are in {args.out}/")
+    return 0 if all(r.status == "ok" for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
