@@ -1,0 +1,195 @@
+"""Attention rollout (Abnar & Zuidema, 2020) and the attention distance of the ViT paper.
+
+Both are pure functions of the per-layer attention maps that
+``helpers.attention.capture_attention`` collects: a list with one tensor of shape
+(B, heads, N, N) per layer, where token 0 is the class token and tokens 1..N-1 are
+the patches in row-major order.
+
+Rollout follows attention through the layers: each layer's map is fused over heads,
+the residual connection is modelled by adding the identity, rows are re-normalised,
+and the layers are multiplied with the *last layer on the left*::
+
+    Ã_1 = A_1,    Ã_l = A_l · Ã_(l-1)
+
+(vit-explain's loop ``result = torch.matmul(a, result)`` uses the same order). Row i
+of the product says how much each input token contributes to token i at the top.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+__all__ = [
+    "HEAD_FUSIONS",
+    "fuse_heads",
+    "rollout_matrix",
+    "attention_rollout",
+    "patch_distances",
+    "mean_attention_distance",
+]
+
+HEAD_FUSIONS = ("mean", "max", "min")
+
+
+def _stack(attentions: Sequence[torch.Tensor] | torch.Tensor) -> torch.Tensor:
+    """Validate per-layer maps and stack them to (L, B, heads, N, N)."""
+    if isinstance(attentions, torch.Tensor):
+        layers = list(attentions) if attentions.ndim == 5 else [attentions]
+    elif isinstance(attentions, Sequence) and attentions:
+        layers = list(attentions)
+    else:
+        raise ValueError("attentions must be a non-empty list of (B, heads, N, N) tensors, "
+                         f"one per layer; got {type(attentions).__name__}.")
+    first = layers[0]
+    for index, layer in enumerate(layers):
+        if not isinstance(layer, torch.Tensor) or layer.ndim != 4:
+            shape = tuple(layer.shape) if isinstance(layer, torch.Tensor) else type(layer).__name__
+            raise ValueError(f"attentions[{index}] must have shape (B, heads, N, N); got {shape}.")
+        if layer.shape[-1] != layer.shape[-2]:
+            raise ValueError(f"attentions[{index}] must be square in its last two dimensions "
+                             f"(N, N); got {tuple(layer.shape)}.")
+        if layer.shape != first.shape:
+            raise ValueError(f"every layer must have the same shape; attentions[0] is "
+                             f"{tuple(first.shape)} but attentions[{index}] is {tuple(layer.shape)}.")
+    return torch.stack([layer.detach().float() for layer in layers])  # (L, B, heads, N, N)
+
+
+def fuse_heads(attention: torch.Tensor, head_fusion: str = "mean") -> torch.Tensor:
+    """Combine the heads of one layer's attention.
+
+    Args:
+        attention: (..., heads, N, N) attention probabilities.
+        head_fusion: ``"mean"``, ``"max"`` or ``"min"`` over the heads.
+
+    Returns:
+        (..., N, N) fused map.
+    """
+    if head_fusion == "mean":
+        return attention.mean(dim=-3)
+    if head_fusion == "max":
+        return attention.amax(dim=-3)
+    if head_fusion == "min":
+        return attention.amin(dim=-3)
+    raise ValueError(f"head_fusion must be one of {', '.join(HEAD_FUSIONS)}; got {head_fusion!r}.")
+
+
+def _discard_lowest(fused: torch.Tensor, discard_ratio: float) -> torch.Tensor:
+    """Zero the lowest ``discard_ratio`` of each (N, N) map, never the class-token entries.
+
+    The class token's row and column (index 0) always stay: they carry the summary the
+    rollout is read from.
+
+    Args:
+        fused: (..., N, N) fused attention.
+        discard_ratio: Fraction in [0, 1) of all N*N entries to drop.
+    """
+    n = fused.shape[-1]
+    count = int(n * n * discard_ratio)
+    if count == 0:
+        return fused
+    protected = torch.zeros(n, n, dtype=torch.bool, device=fused.device)
+    protected[0, :] = True
+    protected[:, 0] = True
+    flat = fused.flatten(-2)  # (..., N*N)
+    ranked = flat.masked_fill(protected.flatten(), float("inf"))
+    lowest = ranked.topk(min(count, n * n - int(protected.sum())), dim=-1, largest=False).indices
+    return flat.scatter(-1, lowest, 0.0).view_as(fused)
+
+
+def rollout_matrix(attentions: Sequence[torch.Tensor] | torch.Tensor, head_fusion: str = "mean",
+                   discard_ratio: float = 0.0) -> torch.Tensor:
+    """The rolled-out attention matrix of a stack of layers.
+
+    Args:
+        attentions: One (B, heads, N, N) tensor per layer, first layer first (or a
+            (L, B, heads, N, N) tensor).
+        head_fusion: ``"mean"``, ``"max"`` or ``"min"``.
+        discard_ratio: Fraction in [0, 1) of each fused map's lowest entries to drop.
+
+    Returns:
+        (B, N, N) matrix whose rows sum to 1.
+    """
+    stacked = _stack(attentions)  # (L, B, heads, N, N)
+    if head_fusion not in HEAD_FUSIONS:
+        raise ValueError(f"head_fusion must be one of {', '.join(HEAD_FUSIONS)}; "
+                         f"got {head_fusion!r}.")
+    if not isinstance(discard_ratio, int | float) or not 0.0 <= discard_ratio < 1.0:
+        raise ValueError(f"discard_ratio must be a number in [0, 1); got {discard_ratio!r}.")
+    n = stacked.shape[-1]
+    eye = torch.eye(n, device=stacked.device)  # (N, N)
+    fused = _discard_lowest(fuse_heads(stacked, head_fusion), discard_ratio)  # (L, B, N, N)
+    with_residual = (fused + eye) / 2  # (L, B, N, N)
+    with_residual = with_residual / with_residual.sum(dim=-1, keepdim=True)
+    joint = with_residual[0]  # (B, N, N)
+    for layer in with_residual[1:]:
+        joint = layer @ joint  # later layers on the left: Ã_l = A_l · Ã_(l-1)
+    return joint
+
+
+def attention_rollout(attentions: Sequence[torch.Tensor] | torch.Tensor, head_fusion: str = "mean",
+                      discard_ratio: float = 0.0) -> torch.Tensor:
+    """How much each patch contributes to the class token after all layers.
+
+    Args:
+        attentions: One (B, heads, N, N) tensor per layer, first layer first. Pass
+            ``attentions[start:]`` to roll out from a later layer.
+        head_fusion: ``"mean"``, ``"max"`` or ``"min"``.
+        discard_ratio: Fraction in [0, 1) of each fused map's lowest entries to drop.
+
+    Returns:
+        (B, N - 1) class-token row of the rollout over the patch tokens; reshape to
+        (B, grid, grid) to draw it.
+
+    Raises:
+        ValueError: wrong rank or shapes, unknown fusion, ratio outside [0, 1).
+    """
+    return rollout_matrix(attentions, head_fusion, discard_ratio)[:, 0, 1:]  # (B, N - 1)
+
+
+def patch_distances(grid: int | tuple[int, int], patch_size: int = 16) -> torch.Tensor:
+    """Euclidean distances in pixels between the centres of every pair of patches.
+
+    Args:
+        grid: Patches per side, or (rows, cols).
+        patch_size: Patch side in pixels.
+
+    Returns:
+        (P, P) distances, P = rows * cols, patches in row-major order.
+    """
+    rows, cols = (grid, grid) if isinstance(grid, int) else grid
+    if rows < 1 or cols < 1 or patch_size < 1:
+        raise ValueError(f"grid and patch_size must be positive; got grid={grid}, "
+                         f"patch_size={patch_size}.")
+    ys, xs = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
+    centres = torch.stack([ys.flatten(), xs.flatten()], dim=-1).float() * patch_size  # (P, 2)
+    return torch.cdist(centres, centres)  # (P, P)
+
+
+def mean_attention_distance(attentions: Sequence[torch.Tensor] | torch.Tensor,
+                            grid: int | tuple[int, int], patch_size: int = 16) -> torch.Tensor:
+    """Attention-weighted mean query-key distance in pixels (ViT paper, Figure 7 right).
+
+    For each layer and head, every patch query's attention over the patch keys (class
+    token left out, weights re-normalised) weights the pixel distance to each key; the
+    result is averaged over queries and images.
+
+    Args:
+        attentions: One (B, heads, N, N) tensor per layer, N = 1 + rows * cols.
+        grid: Patches per side, or (rows, cols).
+        patch_size: Patch side in pixels.
+
+    Returns:
+        (L, heads) mean distances in pixels.
+    """
+    stacked = _stack(attentions)  # (L, B, heads, N, N)
+    distances = patch_distances(grid, patch_size).to(stacked.device)  # (P, P)
+    p = distances.shape[0]
+    if stacked.shape[-1] != p + 1:
+        raise ValueError(f"attention maps have N={stacked.shape[-1]} tokens but grid {grid} "
+                         f"means 1 + {p} = {p + 1}.")
+    patches = stacked[..., 1:, 1:]  # (L, B, heads, P, P)
+    weights = patches / patches.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+    per_query = (weights * distances).sum(dim=-1)  # (L, B, heads, P)
+    return per_query.mean(dim=(1, 3))  # (L, heads)

@@ -1,0 +1,156 @@
+"""helpers.rollout against an independent plain-loop reference and known properties."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from helpers.rollout import (
+    attention_rollout,
+    fuse_heads,
+    mean_attention_distance,
+    patch_distances,
+    rollout_matrix,
+)
+
+
+def random_attention(layers=4, batch=2, heads=3, n=10, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(batch, heads, n, n, generator=generator).softmax(-1)
+            for _ in range(layers)]
+
+
+def reference_rollout(attentions, head_fusion="mean", discard_ratio=0.0):
+    """Plain loops, one image and one entry at a time; written independently."""
+    layers, batch, heads, n = len(attentions), *attentions[0].shape[:3]
+    out = torch.zeros(batch, n - 1)
+    for b in range(batch):
+        joint = None
+        for layer in range(layers):
+            fused = [[0.0] * n for _ in range(n)]
+            for i in range(n):
+                for j in range(n):
+                    values = [float(attentions[layer][b, h, i, j]) for h in range(heads)]
+                    fused[i][j] = {"mean": sum(values) / heads, "max": max(values),
+                                   "min": min(values)}[head_fusion]
+            drop = int(n * n * discard_ratio)
+            if drop:
+                candidates = sorted((fused[i][j], i * n + j) for i in range(1, n)
+                                    for j in range(1, n))
+                for _, flat in candidates[:drop]:
+                    fused[flat // n][flat % n] = 0.0
+            a = torch.tensor(fused) + torch.eye(n)
+            a = a / 2
+            a = a / a.sum(dim=-1, keepdim=True)
+            joint = a if joint is None else a @ joint
+        out[b] = joint[0, 1:]
+    return out
+
+
+@pytest.mark.parametrize("head_fusion", ["mean", "max", "min"])
+@pytest.mark.parametrize("discard_ratio", [0.0, 0.5, 0.9])
+def test_vectorised_equals_plain_loop_reference(head_fusion, discard_ratio):
+    attentions = random_attention()
+    got = attention_rollout(attentions, head_fusion, discard_ratio)
+    want = reference_rollout(attentions, head_fusion, discard_ratio)
+    assert got.shape == (2, 9)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("discard_ratio", [0.0, 0.3, 0.95])
+def test_rows_of_the_rolled_out_matrix_sum_to_one(discard_ratio):
+    joint = rollout_matrix(random_attention(layers=6, n=17), "max", discard_ratio)
+    torch.testing.assert_close(joint.sum(-1), torch.ones(2, 17))
+
+
+def test_identity_and_uniform_attention_give_uniform_maps():
+    n = 10
+    identity = [torch.eye(n).expand(1, 2, n, n)] * 3
+    uniform = [torch.full((1, 2, n, n), 1.0 / n)] * 3
+    for attentions in (identity, uniform):
+        mask = attention_rollout(attentions)[0]
+        assert torch.allclose(mask, mask[0].expand_as(mask), atol=1e-7)
+    assert attention_rollout(uniform)[0, 0] > 0
+
+
+def test_batch_equals_one_image_at_a_time_and_order_does_not_matter():
+    attentions = random_attention(batch=4)
+    together = attention_rollout(attentions, "mean", 0.2)
+    for b in range(4):
+        alone = attention_rollout([layer[b:b + 1] for layer in attentions], "mean", 0.2)
+        torch.testing.assert_close(together[b:b + 1], alone)
+    order = torch.tensor([2, 0, 3, 1])
+    shuffled = attention_rollout([layer[order] for layer in attentions], "mean", 0.2)
+    torch.testing.assert_close(shuffled, together[order])
+
+
+def test_last_layer_stands_on_the_left():
+    a1, a2 = random_attention(layers=2, batch=1, heads=1, n=5)
+    eye = torch.eye(5)
+
+    def prep(a):
+        m = (a[0, 0] + eye) / 2
+        return m / m.sum(-1, keepdim=True)
+
+    joint = rollout_matrix([a1, a2])[0]
+    torch.testing.assert_close(joint, prep(a2) @ prep(a1))
+    assert not torch.allclose(joint, prep(a1) @ prep(a2))
+
+
+def test_fuse_heads_and_bad_arguments():
+    x = torch.arange(8.0).view(1, 2, 2, 2)
+    assert fuse_heads(x, "max").tolist() == [[[4.0, 5.0], [6.0, 7.0]]]
+    good = random_attention(layers=2)
+    with pytest.raises(ValueError, match="head_fusion"):
+        attention_rollout(good, head_fusion="median")
+    with pytest.raises(ValueError, match="discard_ratio"):
+        attention_rollout(good, discard_ratio=1.0)
+    with pytest.raises(ValueError, match="discard_ratio"):
+        attention_rollout(good, discard_ratio=-0.1)
+    with pytest.raises(ValueError, match=r"\(B, heads, N, N\)"):
+        attention_rollout([torch.rand(3, 10, 10)])
+    with pytest.raises(ValueError, match="square"):
+        attention_rollout([torch.rand(1, 2, 10, 9)])
+    with pytest.raises(ValueError, match="same shape"):
+        attention_rollout([torch.rand(1, 2, 10, 10), torch.rand(1, 2, 9, 9)])
+    with pytest.raises(ValueError, match="non-empty"):
+        attention_rollout([])
+
+
+@settings(max_examples=40, deadline=None)
+@given(ratio=st.one_of(st.floats(min_value=-2, max_value=2), st.just(float("nan"))),
+       fusion=st.sampled_from(["mean", "max", "min", "avg", ""]))
+def test_argument_checks_accept_exactly_the_valid_range(ratio, fusion):
+    attentions = random_attention(layers=2, batch=1, n=5)
+    valid = (fusion in ("mean", "max", "min")) and (0.0 <= ratio < 1.0)
+    if valid:
+        joint = rollout_matrix(attentions, fusion, ratio)
+        torch.testing.assert_close(joint.sum(-1), torch.ones(1, 5))
+    else:
+        with pytest.raises(ValueError):
+            rollout_matrix(attentions, fusion, ratio)
+
+
+def test_patch_distances_in_pixels():
+    d = patch_distances(3, patch_size=16)
+    assert d.shape == (9, 9)
+    assert d[0, 1] == 16 and d[0, 3] == 16
+    assert math.isclose(float(d[0, 8]), math.hypot(32, 32), rel_tol=1e-6)
+
+
+def test_mean_attention_distance_local_versus_global():
+    grid, n = 4, 17
+    local = torch.zeros(1, 1, n, n)
+    local[..., torch.arange(n), torch.arange(n)] = 1.0  # every patch attends to itself
+    spread = torch.full((1, 1, n, n), 1.0 / n)
+    distance = mean_attention_distance([local, spread], grid=grid, patch_size=16)
+    assert distance.shape == (2, 1)
+    assert distance[0, 0] == 0.0
+    expected = float(patch_distances(grid, 16).mean())
+    assert math.isclose(float(distance[1, 0]), expected, rel_tol=1e-5)
+    with pytest.raises(ValueError, match="grid"):
+        mean_attention_distance([local], grid=3)
