@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -83,15 +84,28 @@ def architecture_of(vit: nn.Module) -> ViTArchitecture:
         problems.append("no class token")
     if getattr(vit, "num_reg_tokens", 0):
         problems.append("register tokens")
+    if getattr(vit, "no_embed_class", False) or getattr(vit, "pos_embed", None) is None:
+        problems.append("no learned position embedding for the class token")
     if getattr(vit, "global_pool", "token") != "token":
         problems.append(f"global_pool={vit.global_pool!r}")
     if not isinstance(getattr(vit, "fc_norm", nn.Identity()), nn.Identity):
         problems.append("fc_norm")
+    if not isinstance(getattr(vit, "norm_pre", nn.Identity()), nn.Identity):
+        problems.append("a pre-norm before the blocks")
+    if not isinstance(getattr(vit, "norm", None), nn.LayerNorm):
+        problems.append("no final LayerNorm")
+    if vit.patch_embed.proj.bias is None:
+        problems.append("patch embedding without bias")
     block = vit.blocks[0]
     if not isinstance(getattr(block, "ls1", nn.Identity()), nn.Identity):
         problems.append("layer scale")
-    if block.attn.qkv.bias is None:
-        problems.append("qkv without bias")
+    if block.attn.qkv.bias is None or block.attn.proj.bias is None:
+        problems.append("attention projections without bias")
+    if not isinstance(getattr(block.attn, "q_norm", nn.Identity()), nn.Identity):
+        problems.append("q/k normalisation")
+    act = getattr(block.mlp, "act", None)
+    if not (isinstance(act, nn.GELU) and act.approximate == "none"):
+        problems.append(f"MLP activation {type(act).__name__} (exact GELU needed)")
     if problems:
         raise ValueError(f"cannot convert this timm model: it has {', '.join(problems)}. "
                          "Only plain class-token ViTs (like vit_tiny_patch16_224) convert.")
@@ -137,6 +151,7 @@ def timm_to_torchvision(vit: nn.Module) -> nn.Module:
         hidden_dim=arch.dim,
         mlp_dim=arch.mlp_dim,
         num_classes=arch.num_classes,
+        norm_layer=partial(nn.LayerNorm, eps=arch.eps),
     )
     tv.class_token.copy_(vit.cls_token)  # (1, 1, D)
     _copy(tv.conv_proj, vit.patch_embed.proj)

@@ -8,6 +8,7 @@ else) with a message that names the input and the reason.
 
 from __future__ import annotations
 
+import codecs
 import http.client
 import io
 import urllib.request
@@ -147,7 +148,7 @@ def _download(url: str) -> bytes:
 
 def _decode(data: bytes, name: str, max_pixels: int) -> Image.Image:
     if not data:
-        raise ValueError(f"{name}: no data (0 bytes).")
+        raise ValueError(f"{name}: the data is empty.")
     try:
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError:
@@ -160,11 +161,12 @@ def _decode(data: bytes, name: str, max_pixels: int) -> Image.Image:
 
 
 def _looks_like_text(head: bytes) -> bool:
+    """Whether ``head`` reads as printable UTF-8 (a character cut at the end is allowed)."""
     try:
-        head.decode("utf-8")
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
     except UnicodeDecodeError:
         return False
-    return True
+    return bool(text) and all(char.isprintable() or char in "\t\n\r" for char in text)
 
 
 def _to_rgb(image: Image.Image, name: str, max_pixels: int) -> Image.Image:

@@ -14,8 +14,9 @@ retries. Which weights it uses is decided in this order:
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,7 +174,9 @@ def load(library: str, name: str | None = None, *, device: str | torch.device | 
 # --------------------------------------------------------------------------- offline helpers
 
 
-def _no_weights_reason() -> str:
+def _no_weights_reason(name: str | None = None) -> str:
+    if name is not None and stand_in_checkpoint() is not None:
+        return f"no network, and the ViT-Tiny stand-in does not fit {name}"
     folder = weights_dir()
     if folder is None:
         return f"no network and {WEIGHTS_ENV} unset"
@@ -270,7 +273,8 @@ def _load_torchvision(name: str, online: bool) -> LoadedModel:
                            "stand-in")
     model = torchvision.models.get_model(name, weights=None)
     return LoadedModel("torchvision", name, model, weights.transforms(), labels,
-                       f"random weights: torchvision {name} architecture ({_no_weights_reason()})",
+                       f"random weights: torchvision {name} architecture "
+                       f"({_no_weights_reason(None if name.startswith('vit_') else name)})",
                        "random")
 
 
@@ -295,7 +299,8 @@ def _load_transformers(name: str, online: bool) -> LoadedModel:
         except OSError as err:
             raise ValueError(f"transformers could not load {name!r}: {err}") from None
     try:
-        return from_hub(local_only=True)
+        with _hub_offline():
+            return from_hub(local_only=True)
     except OSError:
         pass  # not in the local cache: fall through to the stand-in
     stand_in = _stand_in_timm()
@@ -309,6 +314,23 @@ def _load_transformers(name: str, online: bool) -> LoadedModel:
     return _random_transformers(name)
 
 
+@contextlib.contextmanager
+def _hub_offline() -> Iterator[None]:
+    """Stop huggingface_hub's side requests (user-agent lookups) even with local_files_only.
+
+    huggingface_hub reads ``constants.HF_HUB_OFFLINE`` on every call, so setting it for the
+    duration of a cache-only load is enough; the previous value is always restored.
+    """
+    import huggingface_hub.constants as constants
+
+    previous = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = previous
+
+
 def _hf_preprocess(processor: Any) -> Callable[[Image.Image], torch.Tensor]:
     def preprocess(image: Image.Image) -> torch.Tensor:
         return processor(images=image, return_tensors="pt")["pixel_values"][0]  # (3, H, W)
@@ -318,11 +340,11 @@ def _hf_preprocess(processor: Any) -> Callable[[Image.Image], torch.Tensor]:
 
 def _random_transformers(name: str) -> LoadedModel:
     """ViT-B/16 (transformers' default ViTConfig) with random weights and ImageNet labels."""
-    import timm
+    from timm.data import ImageNetInfo
     from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
     # timm ships ImageNet's class names; transformers does not, offline.
-    labels = _timm_labels(timm.create_model(STAND_IN_ARCH, pretrained=False))
+    labels = list(ImageNetInfo("imagenet-1k").label_descriptions())
     config = ViTConfig(num_labels=len(labels), id2label=dict(enumerate(labels)),
                        label2id={label: i for i, label in enumerate(labels)})
     model = ViTForImageClassification(config)
@@ -352,12 +374,18 @@ def _load_timm(name: str, online: bool) -> LoadedModel:
         where = "from the local cache, offline" if cached else "downloaded or cached"
         return _timm_loaded(name, _unfuse_timm(model), f"pretrained: timm {name} ({where})",
                             "pretrained")
-    stand_in = _stand_in_timm()
+    stand_in = _stand_in_timm() if arch.startswith("vit_") else None
     if stand_in is not None:
-        return _timm_loaded(name, stand_in, _stand_in_source("timm"), "stand-in")
+        source = _stand_in_source("timm")
+        cfg = timm.models.get_pretrained_cfg(name)
+        if cfg is not None and cfg.num_classes == 0:  # e.g. DINO: a feature extractor
+            stand_in.reset_classifier(0)
+            source += f"; classifier removed to match {name}, whose own weights need the network"
+        return _timm_loaded(name, stand_in, source, "stand-in")
     model = _unfuse_timm(timm.create_model(name, pretrained=False))
     return _timm_loaded(name, model,
-                        f"random weights: timm {arch} architecture ({_no_weights_reason()})",
+                        f"random weights: timm {arch} architecture "
+                        f"({_no_weights_reason(None if arch.startswith('vit_') else arch)})",
                         "random")
 
 

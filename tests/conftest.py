@@ -1,0 +1,101 @@
+"""Shared fixtures: offline mode for every test, the real-weights folder, loaded models.
+
+Every test runs offline (``VIT_NOTEBOOKS_OFFLINE=1``, network cache cleared before and
+after) unless it is marked ``network_probe``: those tests exercise the probe itself and
+get a clean environment without either offline flag.
+
+Real-weights tests ask for :func:`stand_in_dir` (or a fixture built on it). Without
+``VIT_NOTEBOOKS_WEIGHTS`` they are skipped, except under CI (``CI=true``) where a missing
+checkpoint is a failure: CI must never pass by skipping the parity checks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from helpers.config import OFFLINE_ENV, STAND_IN_FILENAME, WEIGHTS_ENV, flag
+from helpers.network import check_network
+
+LIBRARIES = ("torchvision", "transformers", "timm")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "network_probe: runs without the forced-offline flags, to test the probe")
+
+
+@pytest.fixture(autouse=True)
+def _offline(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Force offline mode (no probe, no hub) for every test except the probe's own tests."""
+    if request.node.get_closest_marker("network_probe"):
+        monkeypatch.delenv(OFFLINE_ENV, raising=False)
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    else:
+        monkeypatch.setenv(OFFLINE_ENV, "1")
+    check_network.cache_clear()
+    yield
+    check_network.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def stand_in_dir() -> Path:
+    """The folder named by ``VIT_NOTEBOOKS_WEIGHTS`` that holds the ViT-Tiny checkpoint.
+
+    Skips the test when there is none; fails instead when ``CI`` is set.
+    """
+    value = os.environ.get(WEIGHTS_ENV, "").strip()
+    if not value:
+        reason = f"{WEIGHTS_ENV} not set: real-weights tests skipped"
+    elif not (Path(value).expanduser() / STAND_IN_FILENAME).is_file():
+        reason = f"{WEIGHTS_ENV}={value!r} holds no {STAND_IN_FILENAME}: real-weights tests skipped"
+    else:
+        return Path(value).expanduser()
+    if flag("CI"):
+        pytest.fail(f"{reason.split(':')[0]}, but CI is set: CI must run the real-weights tests.",
+                    pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def stand_in_models(stand_in_dir: Path) -> dict:
+    """The offline stand-in loaded once per library: library -> LoadedModel (CPU)."""
+    from helpers.models import load
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(WEIGHTS_ENV, str(stand_in_dir))
+        mp.setenv(OFFLINE_ENV, "1")
+        check_network.cache_clear()
+        try:
+            return {library: load(library, device="cpu") for library in LIBRARIES}
+        finally:
+            check_network.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def tiny_random_timm() -> object:
+    """A randomly initialised timm ViT-Tiny with ImageNet labels, loaded offline (CPU).
+
+    Cheap to run (5.7 M parameters), so the predict() tests use it; no weights needed.
+    """
+    from helpers.models import load
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv(WEIGHTS_ENV, raising=False)
+        mp.setenv(OFFLINE_ENV, "1")
+        check_network.cache_clear()
+        try:
+            return load("timm", "vit_tiny_patch16_224", device="cpu")
+        finally:
+            check_network.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict:
+    """The sample photos from installed packages: name -> RGB PIL image."""
+    from helpers.images import sample_images
+
+    return sample_images()
