@@ -1,7 +1,7 @@
 # The two commands a new user needs (see README.md):
 #   make run    set up .venv, then execute every notebook into build/ and print a table
 #   make test   set up .venv, then run the whole test suite (nbval executes every notebook)
-# Also: make lab (JupyterLab on notebooks/), make test-browser, make lint, make constraints.
+# Also: make lab (JupyterLab on notebooks/), make test-browser, make bench, make lint, make constraints.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # JupyterLab refuses to start as root unless told to.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install run test test-browser lab lint constraints clean
+.PHONY: install run test test-browser bench lab lint constraints clean
 
 install: $(STAMP)
 
@@ -30,6 +30,9 @@ test: install
 
 test-browser: install
 	$(BIN)/python -m pytest tests/browser
+
+bench: install
+	$(BIN)/python scripts/bench_series.py
 
 lab: install
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/

@@ -11,7 +11,9 @@ Usage: python scripts/run_notebooks.py [NOTEBOOK ...] [--out build] [--timeout 1
 from __future__ import annotations
 
 import argparse
+import json
 import re
+import resource
 import sys
 import time
 from dataclasses import dataclass, field
@@ -34,6 +36,7 @@ class Result:
     status: str
     seconds: float
     weights: list[str] = field(default_factory=list)
+    peak_rss_mb: float = 0.0
 
 
 def _weights_used(notebook: nbformat.NotebookNode) -> list[str]:
@@ -67,7 +70,10 @@ def run_one(path: Path, out_dir: Path, timeout: int) -> Result:
     nbformat.write(notebook, out_dir / path.name)
     html, _ = HTMLExporter().from_notebook_node(notebook)
     (out_dir / path.with_suffix(".html").name).write_text(html, encoding="utf-8")
-    return Result(path.name, status, seconds, _weights_used(notebook))
+    # Largest resident set of any finished child so far: the kernel, when this process
+    # runs one notebook (scripts/bench_series.py runs each in its own process).
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return Result(path.name, status, seconds, _weights_used(notebook), peak_mb)
 
 
 def print_table(results: list[Result]) -> None:
@@ -86,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="notebooks to run (default: notebooks/NN_*.ipynb)")
     parser.add_argument("--out", type=Path, default=ROOT / "build")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if not paths:
@@ -98,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {result.status} in {result.seconds:.1f} s", flush=True)
         results.append(result)
     print_table(results)
+    if args.json:
+        args.json.write_text(json.dumps([vars(r) for r in results], indent=2))
     print(f"\nexecuted notebooks and HTML copies are in {args.out}/")
     return 0 if all(r.status == "ok" for r in results) else 1
 
