@@ -52,7 +52,8 @@ def _stack(attentions: Sequence[torch.Tensor] | torch.Tensor) -> torch.Tensor:
                              f"(N, N); got {tuple(layer.shape)}.")
         if layer.shape != first.shape:
             raise ValueError(f"every layer must have the same shape; attentions[0] is "
-                             f"{tuple(first.shape)} but attentions[{index}] is {tuple(layer.shape)}.")
+                             f"{tuple(first.shape)} but attentions[{index}] is "
+                             f"{tuple(layer.shape)}.")
     return torch.stack([layer.detach().float() for layer in layers])  # (L, B, heads, N, N)
 
 
