@@ -116,6 +116,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         (settings / plugin / file).write_text(json.dumps(values))
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings),
+           "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces"),  # no restored tabs
            "JUPYTER_RUNTIME_DIR": str(base / "runtime"), "PYTHONPATH": str(ROOT)}
     env.pop("MPLBACKEND", None)
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",

@@ -86,7 +86,7 @@ OBSERVE_JS = """
 def _run_all(page, url: str) -> None:
     page.goto(url)
     page.get_by_text(re.compile(r"\|\s*Idle")).first.wait_for(timeout=120_000)
-    page.locator(".jp-Notebook").first.click()
+    page.locator(".jp-Notebook:visible").first.click()
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_text("Run All Cells", exact=True).click()
 
