@@ -1,0 +1,194 @@
+"""Exercises of notebook 07 (DINO's attention maps): checks and reference solutions.
+
+A check never trusts the answer: it calls it on seeded inputs it makes itself and compares with
+an independent reference, returning a :class:`~helpers.exercises.CheckResult`. The inputs are
+chosen so the typical mistakes give different answers: attention matrices that are not
+symmetric (row 0 is not column 0), weights that do not sum to 1 and contain ties and zeros,
+features whose mean is far from zero.
+"""
+
+from __future__ import annotations
+
+import math
+import traceback
+from collections.abc import Callable
+
+import torch
+
+from helpers.exercises import CheckResult
+
+__all__ = [
+    "reference_cls_attention",
+    "reference_mass_mask",
+    "reference_first_component",
+    "check_cls_attention",
+    "check_mass_mask",
+    "check_first_component",
+]
+
+#: Largest error a right answer may have (inputs are float64).
+TOLERANCE = 1e-6
+
+
+# ----------------------------------------------------------------------------- solutions
+
+
+def reference_cls_attention(attention: torch.Tensor) -> torch.Tensor:
+    """The class token's attention to the patches, per head, on the patch grid.
+
+    Args:
+        attention: (B, heads, N, N), token 0 the class token, N = 1 + g².
+
+    Returns:
+        (B, heads, g, g).
+    """
+    batch, heads, tokens, _ = attention.shape
+    side = math.isqrt(tokens - 1)
+    return attention[:, :, 0, 1:].reshape(batch, heads, side, side)  # query 0, patch keys
+
+
+def reference_mass_mask(weights: torch.Tensor, keep: float) -> torch.Tensor:
+    """The fewest entries of each row whose sum reaches ``keep`` of the row's total.
+
+    Args:
+        weights: (..., P) non-negative, each row with a positive sum.
+        keep: Share in (0, 1].
+
+    Returns:
+        (..., P) booleans.
+    """
+    ordered, order = weights.sort(dim=-1, descending=True)  # (..., P) each
+    running = ordered.cumsum(dim=-1)  # (..., P)
+    before = running - ordered  # (..., P): mass of the entries ranked before each one
+    kept = before < keep * running[..., -1:]  # (..., P), a prefix of each sorted row
+    return torch.zeros_like(kept).scatter(-1, order, kept)  # back to the original order
+
+
+def reference_first_component(features: torch.Tensor) -> torch.Tensor:
+    """Each row's coordinate along the first principal component (sign is arbitrary).
+
+    Args:
+        features: (P, D).
+
+    Returns:
+        (P,) scores.
+    """
+    centred = features - features.mean(dim=0)  # (P, D)
+    _, _, vh = torch.linalg.svd(centred, full_matrices=False)  # vh: (min(P, D), D)
+    return centred @ vh[0]  # (P,)
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _failure(name: str, err: BaseException) -> CheckResult:
+    where = traceback.extract_tb(err.__traceback__)[-1]
+    return CheckResult(name, False, float("inf"),
+                       f"your function raised {type(err).__name__}: {err} (line {where.lineno})")
+
+
+def _shape_error(name: str, got: object, want: tuple[int, ...], case: str) -> CheckResult | None:
+    if isinstance(got, torch.Tensor) and tuple(got.shape) == want:
+        return None
+    shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+    return CheckResult(name, False, float("inf"), f"{case}: expected a tensor of shape {want}, "
+                       f"got {shape}")
+
+
+def check_cls_attention(fn: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
+    """Check ``fn(attention)``: (B, heads, 1 + g², 1 + g²) -> (B, heads, g, g)."""
+    name = "cls_attention"
+    generator = torch.Generator().manual_seed(7)
+    worst = 0.0
+    for batch, heads, side in [(2, 3, 4), (1, 12, 14), (3, 1, 2)]:
+        tokens = 1 + side * side
+        scores = torch.randn(batch, heads, tokens, tokens, generator=generator,
+                             dtype=torch.float64) * 2  # (B, heads, N, N)
+        attention = scores.softmax(dim=-1)  # rows sum to 1, not symmetric
+        case = f"attention {tuple(attention.shape)}"
+        try:
+            got = fn(attention.clone())
+        except Exception as err:  # noqa: BLE001 - any error in the answer is a fail
+            return _failure(name, err)
+        want = reference_cls_attention(attention)
+        wrong = _shape_error(name, got, tuple(want.shape), case)
+        if wrong is not None:
+            return wrong
+        error = float((got.double() - want).abs().max())
+        worst = max(worst, error)
+        if error > TOLERANCE:
+            return CheckResult(name, False, error, f"{case}: right shape, wrong values (the "
+                               "class token is the *query*: take row 0, and the patch keys 1:)")
+    return CheckResult(name, True, worst, "matches row 0 of every head, on 3 shapes")
+
+
+def check_mass_mask(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> CheckResult:
+    """Check ``fn(weights, keep)``: (..., P) -> booleans marking the fewest entries of each row
+    that hold ``keep`` of its total. Any choice among tied entries is accepted."""
+    name = "mass_mask"
+    generator = torch.Generator().manual_seed(8)
+    cases = []
+    for shape in [(5, 16), (2, 3, 196)]:
+        weights = torch.rand(shape, generator=generator, dtype=torch.float64) ** 3 * 7
+        weights[..., ::5] = 0.0  # zeros, which a mask never needs
+        weights[..., 1:4] = weights[..., 1:2]  # ties
+        cases += [(weights, keep) for keep in (0.6, 0.25, 0.9, 1.0)]
+    cases.append((torch.tensor([[0.5, 0.3, 0.2]], dtype=torch.float64), 0.5))  # reached exactly
+    for weights, keep in cases:
+        case = f"weights {tuple(weights.shape)}, keep {keep}"
+        try:
+            got = fn(weights.clone(), keep)
+        except Exception as err:  # noqa: BLE001
+            return _failure(name, err)
+        wrong = _shape_error(name, got, tuple(weights.shape), case)
+        if wrong is not None:
+            return wrong
+        got = got.bool()
+        want = reference_mass_mask(weights, keep)
+        total = weights.sum(dim=-1)  # (...,)
+        held = (weights * got).sum(dim=-1)  # (...,)
+        if (held < keep * total - 1e-9 * total).any():
+            return CheckResult(name, False, float((keep * total - held).max()),
+                               f"{case}: a mask holds less than {keep:.0%} of its row's total")
+        if (got.sum(dim=-1) != want.sum(dim=-1)).any():
+            extra = int((got.sum(dim=-1) - want.sum(dim=-1)).abs().max())
+            return CheckResult(name, False, float(extra), f"{case}: not the fewest entries "
+                               f"(off by up to {extra}; keep the largest ones first, and stop "
+                               "as soon as the running sum reaches keep · total)")
+        low = torch.where(got, weights, torch.inf).amin(dim=-1)  # smallest kept
+        high = torch.where(got, -torch.inf, weights).amax(dim=-1)  # largest left out
+        if (low < high).any():
+            return CheckResult(name, False, float((high - low).max()),
+                               f"{case}: a left-out entry is larger than a kept one")
+    return CheckResult(name, True, 0.0, f"fewest entries, enough mass, on {len(cases)} cases")
+
+
+def check_first_component(fn: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
+    """Check ``fn(features)``: (P, D) -> (P,) scores on the first principal component
+    (either sign is right)."""
+    name = "first_component"
+    generator = torch.Generator().manual_seed(9)
+    worst = 0.0
+    for patches, dim in [(196, 32), (49, 64), (16, 8)]:
+        direction = torch.randn(dim, generator=generator, dtype=torch.float64)  # (D,)
+        strength = torch.randn(patches, 1, generator=generator, dtype=torch.float64) * 4
+        noise = torch.randn(patches, dim, generator=generator, dtype=torch.float64)
+        offset = torch.randn(dim, generator=generator, dtype=torch.float64) * 20  # far mean
+        features = strength * direction + noise + offset  # (P, D)
+        case = f"features {tuple(features.shape)}"
+        try:
+            got = fn(features.clone())
+        except Exception as err:  # noqa: BLE001
+            return _failure(name, err)
+        wrong = _shape_error(name, got, (patches,), case)
+        if wrong is not None:
+            return wrong
+        want = reference_first_component(features)  # (P,)
+        got = got.double()
+        error = float(min((got - want).abs().max(), (got + want).abs().max()))
+        worst = max(worst, error)
+        if error > 1e-4 * float(want.abs().max()):
+            return CheckResult(name, False, error, f"{case}: scores differ (subtract the mean "
+                               "of the features first, then project on the top right-singular "
+                               "vector)")
+    return CheckResult(name, True, worst, "matches the SVD's first component (up to sign)")

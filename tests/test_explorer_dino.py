@@ -1,0 +1,122 @@
+"""The DINO explorer: one forward pass per photo, control moves only re-index precomputed
+pictures, uploads become new photos, and the status line follows every redraw."""
+
+from __future__ import annotations
+
+import datetime
+import io
+
+import numpy as np
+import pytest
+
+from helpers.dino import image_maps, mass_threshold_mask
+from helpers.explorer_dino import KEEPS, KINDS, DinoExplorer, make_layers
+from helpers.widgets import STATUS_CLASS
+
+
+@pytest.fixture(scope="module")
+def two_photos(photos) -> dict:
+    return {"chelsea": photos["chelsea"], "coffee": photos["coffee"]}
+
+
+@pytest.fixture()
+def explorer(tiny_random_timm, two_photos) -> DinoExplorer:
+    return DinoExplorer(tiny_random_timm, two_photos, size=2.0, dpi=40)
+
+
+def upload_value(name: str, content: bytes) -> tuple[dict, ...]:
+    return ({"name": name, "type": "image/png", "size": len(content),
+             "content": memoryview(content), "last_modified": datetime.datetime.now()},)
+
+
+def test_make_layers_shapes_and_masks(tiny_random_timm, photos):
+    maps = image_maps(tiny_random_timm, [photos["chelsea"]])
+    layers = make_layers(maps)
+    heads = maps.attention.shape[1]
+    assert set(layers.over) == set(layers.alone) == set(KINDS)
+    assert layers.over["CLS attention"].shape == (heads, 14, 14, 4)
+    assert layers.over["attention mask"].shape == (len(KEEPS), heads, 14, 14, 4)
+    for kind in ("token norm", "PCA colours", "PCA foreground"):
+        assert layers.over[kind].shape == layers.alone[kind].shape == (14, 14, 4)
+    t = int(np.searchsorted(KEEPS, 60))  # the slider counts in percent
+    assert KEEPS[t] == 60 and KEEPS[0] == 1 and KEEPS[-1] == 100
+    mask = mass_threshold_mask(maps.attention[0].flatten(1), 0.6).reshape(heads, 14, 14).numpy()
+    veil = layers.over["attention mask"][t][..., 3]  # (heads, g, g): 0 inside the mask
+    assert np.array_equal(veil == 0, mask)
+    assert np.array_equal(layers.kept[t], mask.sum(axis=(1, 2)))
+    for rgba in [*layers.over.values(), *layers.alone.values()]:
+        assert rgba.dtype == np.uint8
+
+
+def test_built_once_with_a_status_after_the_picture(explorer):
+    assert explorer.computed == 1
+    assert explorer.explorer.status.value.startswith(
+        "chelsea · attention mask · head 0: ")
+    assert "hold 60% of the mass" in explorer.explorer.status.value
+    assert "drawn in" in explorer.explorer.status.value
+    assert STATUS_CLASS in explorer.explorer.status._dom_classes
+    assert explorer.explorer.image.value[:4] == b"\x89PNG"
+
+
+def test_control_moves_reindex_without_recomputing(explorer, monkeypatch):
+    monkeypatch.setattr("helpers.explorer_dino.image_maps",
+                        lambda *a, **k: pytest.fail("recomputed on a control move"))
+    events = []
+    explorer.explorer.image.observe(lambda c: events.append("image"), names="value")
+    explorer.explorer.status.observe(lambda c: events.append("status"), names="value")
+    layers = explorer.layers("chelsea")
+    explorer.set(head=2)
+    assert events == ["image", "status"]
+    assert np.array_equal(explorer._over.get_array(), layers.over["attention mask"][59, 2])
+    assert "head 2" in explorer.explorer.status.value
+    explorer.set(kind="CLS attention")
+    assert np.array_equal(explorer._over.get_array(), layers.over["CLS attention"][2])
+    assert np.array_equal(explorer._alone.get_array(), layers.alone["CLS attention"][2])
+    explorer.set(kind="attention mask", keep=30)
+    t = int(np.searchsorted(KEEPS, 30))
+    assert np.array_equal(explorer._alone.get_array(), layers.alone["attention mask"][t, 2])
+    assert f"{layers.kept[t, 2]} patches hold 30% of the mass" in explorer.explorer.status.value
+    for kind in ("token norm", "PCA colours", "PCA foreground"):
+        explorer.set(kind=kind)
+        assert np.array_equal(explorer._over.get_array(), layers.over[kind])
+        assert explorer.explorer.status.value.startswith(f"chelsea · {kind}")
+
+
+def test_a_new_photo_is_computed_once(explorer):
+    explorer.set(image="coffee")
+    assert explorer.computed == 2
+    assert np.array_equal(explorer._photo.get_array(), explorer.layers("coffee").photo)
+    explorer.set(image="chelsea")
+    explorer.set(image="coffee")
+    assert explorer.computed == 2
+    assert explorer.explorer.status.value.startswith("coffee ·")
+
+
+def test_upload_adds_and_shows_the_photo(explorer, photos):
+    buffer = io.BytesIO()
+    photos["rocket"].save(buffer, format="png")
+    explorer.upload.value = upload_value("rocket.png", buffer.getvalue())
+    assert explorer.picker.value == "upload: rocket.png"
+    assert explorer.picker.options[-1] == "upload: rocket.png"
+    assert explorer.computed == 2
+    assert explorer.explorer.status.value.startswith("upload: rocket.png ·")
+    explorer.upload.value = upload_value("rocket.png", buffer.getvalue())
+    assert explorer.picker.value == "upload: rocket.png (2)"
+
+
+def test_a_bad_upload_is_reported_in_the_status(explorer):
+    explorer.upload.value = upload_value("notes.png", b"hello, not a picture")
+    status = explorer.explorer.status.value
+    assert status.startswith("could not use notes.png:") and "not an image" in status
+    assert explorer.picker.value == "chelsea" and explorer.computed == 1
+    explorer.set(head=1)
+    assert not explorer.explorer.status.value.startswith("could not")
+
+
+def test_bad_arguments(tiny_random_timm, explorer):
+    with pytest.raises(ValueError, match="at least one photo"):
+        DinoExplorer(tiny_random_timm, {})
+    with pytest.raises(ValueError, match="unknown photo 'dog'"):
+        explorer.layers("dog")
+    with pytest.raises(ValueError, match="unknown control"):
+        explorer.set(layer=3)
