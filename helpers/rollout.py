@@ -33,8 +33,8 @@ __all__ = [
 HEAD_FUSIONS = ("mean", "max", "min")
 
 
-def _stack(attentions: Sequence[torch.Tensor] | torch.Tensor) -> torch.Tensor:
-    """Validate per-layer maps and stack them to (L, B, heads, N, N)."""
+def _validate(attentions: Sequence[torch.Tensor] | torch.Tensor) -> list[torch.Tensor]:
+    """Check per-layer maps: a non-empty list of equal (B, heads, N, N) tensors."""
     if isinstance(attentions, torch.Tensor):
         layers = list(attentions) if attentions.ndim == 5 else [attentions]
     elif isinstance(attentions, Sequence) and attentions:
@@ -54,7 +54,7 @@ def _stack(attentions: Sequence[torch.Tensor] | torch.Tensor) -> torch.Tensor:
             raise ValueError(f"every layer must have the same shape; attentions[0] is "
                              f"{tuple(first.shape)} but attentions[{index}] is "
                              f"{tuple(layer.shape)}.")
-    return torch.stack([layer.detach().float() for layer in layers])  # (L, B, heads, N, N)
+    return layers
 
 
 def fuse_heads(attention: torch.Tensor, head_fusion: str = "mean") -> torch.Tensor:
@@ -90,13 +90,15 @@ def _discard_lowest(fused: torch.Tensor, discard_ratio: float) -> torch.Tensor:
     count = int(n * n * discard_ratio)
     if count == 0:
         return fused
-    protected = torch.zeros(n, n, dtype=torch.bool, device=fused.device)
-    protected[0, :] = True
-    protected[:, 0] = True
+    protected = torch.zeros(n * n, dtype=torch.bool, device=fused.device)
+    protected.view(n, n)[0, :] = True
+    protected.view(n, n)[:, 0] = True
+    count = min(count, n * n - int(protected.sum()))
     flat = fused.flatten(-2)  # (..., N*N)
-    ranked = flat.masked_fill(protected.flatten(), float("inf"))
-    lowest = ranked.topk(min(count, n * n - int(protected.sum())), dim=-1, largest=False).indices
-    return flat.scatter(-1, lowest, 0.0).view_as(fused)
+    ranked = flat.masked_fill(protected, float("inf"))  # protected entries always kept
+    keep = ranked.topk(n * n - count, dim=-1).indices  # (..., N*N - count)
+    mask = torch.zeros_like(flat, dtype=torch.bool).scatter_(-1, keep, True)
+    return (flat * mask).view_as(fused)
 
 
 def rollout_matrix(attentions: Sequence[torch.Tensor] | torch.Tensor, head_fusion: str = "mean",
@@ -112,21 +114,22 @@ def rollout_matrix(attentions: Sequence[torch.Tensor] | torch.Tensor, head_fusio
     Returns:
         (B, N, N) matrix whose rows sum to 1.
     """
-    stacked = _stack(attentions)  # (L, B, heads, N, N)
+    layers = _validate(attentions)
     if head_fusion not in HEAD_FUSIONS:
         raise ValueError(f"head_fusion must be one of {', '.join(HEAD_FUSIONS)}; "
                          f"got {head_fusion!r}.")
     if not isinstance(discard_ratio, int | float) or not 0.0 <= discard_ratio < 1.0:
         raise ValueError(f"discard_ratio must be a number in [0, 1); got {discard_ratio!r}.")
-    n = stacked.shape[-1]
-    eye = torch.eye(n, device=stacked.device)  # (N, N)
-    fused = _discard_lowest(fuse_heads(stacked, head_fusion), discard_ratio)  # (L, B, N, N)
-    with_residual = (fused + eye) / 2  # (L, B, N, N)
-    with_residual = with_residual / with_residual.sum(dim=-1, keepdim=True)
-    joint = with_residual[0]  # (B, N, N)
-    for layer in with_residual[1:]:
-        joint = layer @ joint  # later layers on the left: Ã_l = A_l · Ã_(l-1)
-    return joint
+    n = layers[0].shape[-1]
+    eye = torch.eye(n, device=layers[0].device)  # (N, N)
+    joint = None
+    for layer in layers:  # first layer first; each step is batched over images
+        fused = fuse_heads(layer.detach().float(), head_fusion)  # (B, N, N)
+        fused = _discard_lowest(fused, discard_ratio)
+        a = (fused + eye) / 2  # model the residual connection
+        a = a / a.sum(dim=-1, keepdim=True)  # rows sum to 1 again
+        joint = a if joint is None else a @ joint  # later layers on the left: A_l · Ã_(l-1)
+    return joint  # (B, N, N)
 
 
 def attention_rollout(attentions: Sequence[torch.Tensor] | torch.Tensor, head_fusion: str = "mean",
@@ -184,7 +187,7 @@ def mean_attention_distance(attentions: Sequence[torch.Tensor] | torch.Tensor,
     Returns:
         (L, heads) mean distances in pixels.
     """
-    stacked = _stack(attentions)  # (L, B, heads, N, N)
+    stacked = torch.stack([a.detach().float() for a in _validate(attentions)])  # (L, B, h, N, N)
     distances = patch_distances(grid, patch_size).to(stacked.device)  # (P, P)
     p = distances.shape[0]
     if stacked.shape[-1] != p + 1:
