@@ -1,0 +1,198 @@
+"""Exercises of notebook 05 (attention rollout): checks and reference solutions.
+
+A check never trusts the answer: it calls it on seeded inputs it makes itself and compares with
+an independent reference (:mod:`helpers.rollout`), returning a
+:class:`~helpers.exercises.CheckResult`. The inputs make the typical mistakes visible:
+attention matrices that are not symmetric (so the order of the product matters), gradients of
+both signs in every head (so clamping before or after the head mean differ), and a patch size
+other than 1 (so distances counted in patches are wrong).
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+
+import torch
+
+from helpers.exercises import CheckResult
+from helpers.rollout import attention_rollout, mean_attention_distance
+
+__all__ = [
+    "reference_rollout",
+    "reference_attention_distance",
+    "reference_grad_weighted",
+    "check_rollout",
+    "check_attention_distance",
+    "check_grad_weighted",
+]
+
+#: Largest error a right answer may have (inputs are float64).
+TOLERANCE = 1e-6
+
+
+# ----------------------------------------------------------------------------- solutions
+
+
+def reference_rollout(attentions: list[torch.Tensor]) -> torch.Tensor:
+    """Attention rollout of one image, mean over heads, nothing discarded.
+
+    Args:
+        attentions: One (heads, N, N) tensor per layer, first layer first.
+
+    Returns:
+        (N - 1,) the class token's row of ``Ã_L = A_L ⋯ A_1`` over the patches, where
+        ``A_l = norm_rows((mean_h attention_l + I) / 2)``.
+    """
+    n = attentions[0].shape[-1]
+    eye = torch.eye(n, dtype=attentions[0].dtype)
+    joint = eye
+    for attention in attentions:
+        a = (attention.mean(dim=0) + eye) / 2  # (N, N): heads fused, residual added
+        a = a / a.sum(dim=-1, keepdim=True)  # rows sum to 1
+        joint = a @ joint  # the later layer on the left
+    return joint[0, 1:]  # (N - 1,)
+
+
+def reference_attention_distance(attention: torch.Tensor, grid: int, patch_size: int
+                                 ) -> torch.Tensor:
+    """Mean attention distance of each head of one layer, in pixels.
+
+    Args:
+        attention: (heads, N, N) one image's attention, N = 1 + grid².
+        grid: Patches per side.
+        patch_size: Patch side in pixels.
+
+    Returns:
+        (heads,) for each head: over the patch queries, the mean of the pixel distances to the
+        patch keys weighted by the attention (class token left out, weights re-normalised).
+    """
+    ys, xs = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
+    centres = torch.stack([ys.flatten(), xs.flatten()], dim=-1).double() * patch_size  # (P, 2)
+    distances = torch.cdist(centres, centres)  # (P, P) pixels
+    patches = attention[:, 1:, 1:]  # (heads, P, P)
+    weights = patches / patches.sum(dim=-1, keepdim=True)
+    return (weights * distances).sum(dim=-1).mean(dim=-1)  # (heads,)
+
+
+def reference_grad_weighted(attention: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
+    """One layer's class-specific map: ``mean_h (gradient ⊙ attention)⁺``.
+
+    Args:
+        attention: (heads, N, N) probabilities.
+        gradient: (heads, N, N) the class score's gradient with respect to them.
+
+    Returns:
+        (N, N): negatives clamped in each head, then heads averaged.
+    """
+    return (gradient * attention).clamp_min(0).mean(dim=0)  # (N, N)
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _failure(name: str, err: BaseException) -> CheckResult:
+    where = traceback.extract_tb(err.__traceback__)[-1]
+    return CheckResult(name, False, float("inf"),
+                       f"your function raised {type(err).__name__}: {err} (line {where.lineno})")
+
+
+def _error(name: str, got: object, want: torch.Tensor, case: str) -> float | CheckResult:
+    """Largest absolute difference, or a failing result for a wrong type or shape."""
+    if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+        shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+        return CheckResult(name, False, float("inf"),
+                           f"{case}: expected a tensor of shape {tuple(want.shape)}, got {shape}")
+    return float((got.double() - want.double()).abs().max())
+
+
+def _attention(generator: torch.Generator, *shape: int) -> torch.Tensor:
+    """Peaked, non-symmetric attention probabilities in float64."""
+    return (torch.randn(*shape, generator=generator, dtype=torch.float64) * 2).softmax(dim=-1)
+
+
+def check_rollout(fn: Callable[[list[torch.Tensor]], torch.Tensor]) -> CheckResult:
+    """Check ``fn(attentions)``: a list of (heads, N, N) per layer -> (N - 1,) rollout."""
+    name = "rollout"
+    generator = torch.Generator().manual_seed(50)
+    worst = 0.0
+    for layers, heads, tokens in [(3, 2, 5), (12, 3, 17), (1, 4, 10)]:
+        attentions = [_attention(generator, heads, tokens, tokens) for _ in range(layers)]
+        case = f"{layers} layers of {(heads, tokens, tokens)}"
+        try:
+            got = fn([a.clone() for a in attentions])
+        except Exception as err:  # noqa: BLE001 - any error in the answer is a fail
+            return _failure(name, err)
+        want = attention_rollout([a.unsqueeze(0) for a in attentions])[0]  # (N - 1,)
+        error = _error(name, got, want, case)
+        if isinstance(error, CheckResult):
+            return error
+        worst = max(worst, error)
+        if error > 1e-5:  # helpers.rollout computes in float32
+            reversed_order = reference_rollout(attentions[::-1])
+            if float((got.double() - reversed_order).abs().max()) < 1e-5:
+                hint = "the product is in the wrong order: put the later layer on the left"
+            else:
+                hint = ("add the identity for the residual connection, halve, re-normalise the "
+                        "rows, then multiply; read row 0 (the class token) without column 0")
+            return CheckResult(name, False, error, f"{case}: wrong values ({hint})")
+    return CheckResult(name, True, worst, "matches helpers.rollout.attention_rollout on 3 stacks")
+
+
+def check_attention_distance(fn: Callable[[torch.Tensor, int, int], torch.Tensor]
+                             ) -> CheckResult:
+    """Check ``fn(attention, grid, patch_size)``: (heads, N, N) -> (heads,) pixels."""
+    name = "attention_distance"
+    generator = torch.Generator().manual_seed(51)
+    worst = 0.0
+    for heads, grid, patch in [(3, 4, 16), (2, 14, 16), (5, 3, 8)]:
+        tokens = 1 + grid * grid
+        attention = _attention(generator, heads, tokens, tokens)
+        attention[:, :, 0] += 0.5  # much attention to the class token, which must be left out
+        attention = attention / attention.sum(dim=-1, keepdim=True)
+        case = f"attention {tuple(attention.shape)}, grid {grid}, patch {patch}"
+        try:
+            got = fn(attention.clone(), grid, patch)
+        except Exception as err:  # noqa: BLE001
+            return _failure(name, err)
+        want = mean_attention_distance([attention.unsqueeze(0)], grid, patch)[0]  # (heads,)
+        error = _error(name, got, want, case)
+        if isinstance(error, CheckResult):
+            return error
+        worst = max(worst, error)
+        if error > 1e-3 * float(want.abs().max()):
+            ratio = float((got.double() / want.double()).mean())
+            if abs(ratio * patch - 1) < 1e-3:
+                hint = "distances are in patches: multiply by the patch size for pixels"
+            else:
+                hint = ("leave out the class token (query and key 0) and re-normalise each "
+                        "row over the patch keys before weighting the distances")
+            return CheckResult(name, False, error, f"{case}: wrong values ({hint})")
+    return CheckResult(name, True, worst, "matches helpers.rollout.mean_attention_distance")
+
+
+def check_grad_weighted(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:
+    """Check ``fn(attention, gradient)``: (heads, N, N) twice -> (N, N)."""
+    name = "grad_weighted"
+    generator = torch.Generator().manual_seed(52)
+    worst = 0.0
+    for heads, tokens in [(3, 5), (12, 17), (1, 4)]:
+        attention = _attention(generator, heads, tokens, tokens)
+        gradient = torch.randn(heads, tokens, tokens, generator=generator, dtype=torch.float64)
+        case = f"attention and gradient {(heads, tokens, tokens)}"
+        try:
+            got = fn(attention.clone(), gradient.clone())
+        except Exception as err:  # noqa: BLE001
+            return _failure(name, err)
+        want = reference_grad_weighted(attention, gradient)
+        error = _error(name, got, want, case)
+        if isinstance(error, CheckResult):
+            return error
+        worst = max(worst, error)
+        if error > TOLERANCE:
+            if bool((got < 0).any()):
+                hint = "some values are negative: clamp them to zero"
+            else:
+                hint = "clamp the negatives in each head first, then average over the heads"
+            return CheckResult(name, False, error, f"{case}: wrong values ({hint})")
+    return CheckResult(name, True, worst, "matches mean over heads of (gradient × attention)⁺")
