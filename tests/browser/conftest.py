@@ -55,8 +55,24 @@ class LabServer:
     process: subprocess.Popen
 
     def notebook_url(self, name: str) -> str:
-        """URL that opens ``name`` in the lab, authenticated by the token."""
-        return f"{self.url}/lab/tree/{name}?token={self.token}"
+        """URL that opens ``name`` alone, in a fresh workspace, authenticated by the token.
+
+        A workspace of its own per page keeps tabs of earlier tests from being restored
+        (hidden, with their own explorers) next to this notebook.
+        """
+        workspace = secrets.token_hex(6)
+        return f"{self.url}/lab/workspaces/{workspace}/tree/{name}?reset&token={self.token}"
+
+    def shutdown_kernels(self) -> None:
+        """Stop every kernel the server runs (between tests)."""
+        headers = {"Authorization": f"token {self.token}"}
+        request = urllib.request.Request(f"{self.url}/api/kernels", headers=headers)
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+            kernels = json.loads(response.read())
+        for kernel in kernels:
+            delete = urllib.request.Request(f"{self.url}/api/kernels/{kernel['id']}",
+                                            headers=headers, method="DELETE")
+            urllib.request.urlopen(delete, timeout=30).close()  # noqa: S310 - loopback
 
 
 def _free_port() -> int:
