@@ -1,0 +1,150 @@
+"""Exercises of notebook 06 (a Keras ViT trained from scratch): checks and reference solutions.
+
+A check never trusts the answer: it calls it on inputs it makes itself and compares with
+Keras's own result. Exceptions raised by the answer become a failing result.
+"""
+
+from __future__ import annotations
+
+import math
+import traceback
+from collections.abc import Callable
+
+import numpy as np
+
+from helpers.exercises import CheckResult
+
+__all__ = [
+    "reference_patchify",
+    "reference_attention_parameters",
+    "reference_warmup_cosine",
+    "check_patchify",
+    "check_attention_parameters",
+    "check_warmup_cosine",
+]
+
+
+# ----------------------------------------------------------------------------- solutions
+
+
+def reference_patchify(images: np.ndarray, patch_size: int) -> np.ndarray:
+    """Cut (B, H, W, C) images into (B, N, p*p*C) patches with NumPy alone.
+
+    Patches are numbered row by row; inside a patch the pixels go row by row too, with
+    the channels of a pixel side by side (the order ``keras.ops.image.extract_patches``
+    uses).
+    """
+    b, h, w, c = images.shape
+    p = patch_size
+    grid = images.reshape(b, h // p, p, w // p, p, c)  # (B, h, p, w, p, C)
+    grid = grid.transpose(0, 1, 3, 2, 4, 5)  # (B, h, w, p, p, C)
+    return grid.reshape(b, (h // p) * (w // p), p * p * c)  # (B, N, p*p*C)
+
+
+def reference_attention_parameters(width: int, heads: int, key_dim: int) -> int:
+    """Trainable parameters of ``MultiHeadAttention(heads, key_dim)`` on width-wide tokens.
+
+    Query, key and value each map width -> heads x key_dim (weights and biases); the
+    output maps heads x key_dim back to width.
+    """
+    inner = heads * key_dim
+    return 3 * (width * inner + inner) + (inner * width + width)
+
+
+def reference_warmup_cosine(step: int, total_steps: int, peak: float, warmup_steps: int
+                            ) -> float:
+    """Learning rate at ``step``: linear warmup from 0 to ``peak``, then cosine decay to 0.
+
+    The cosine covers the ``total_steps - warmup_steps`` steps after the warmup.
+    """
+    if step < warmup_steps:
+        return peak * step / warmup_steps
+    decay_steps = total_steps - warmup_steps
+    progress = min(step - warmup_steps, decay_steps) / decay_steps
+    return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _keras():
+    """keras and keras.ops, imported through helpers.keras_vit (which picks the torch backend)."""
+    from helpers import keras_vit
+
+    return keras_vit.keras, keras_vit.ops
+
+
+def _failure(name: str, err: BaseException) -> CheckResult:
+    where = traceback.extract_tb(err.__traceback__)[-1]
+    return CheckResult(name, False, float("inf"),
+                       f"your function raised {type(err).__name__}: {err} "
+                       f"(line {where.lineno})")
+
+
+def check_patchify(fn: Callable[[np.ndarray, int], np.ndarray]) -> CheckResult:
+    """Check ``fn(images, patch_size)`` against ``keras.ops.image.extract_patches``."""
+    _, ops = _keras()
+    name = "patchify"
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    for shape, p in [((2, 12, 12, 3), 4), ((1, 72, 72, 3), 6), ((3, 8, 16, 1), 2)]:
+        images = rng.random(shape).astype(np.float32)
+        want = ops.convert_to_numpy(ops.image.extract_patches(images, p))  # (B, h, w, P)
+        want = want.reshape(shape[0], -1, want.shape[-1])  # (B, N, P)
+        try:
+            got = np.asarray(fn(images.copy(), p))
+        except Exception as err:  # noqa: BLE001 - any error in the answer is a fail
+            return _failure(name, err)
+        if got.shape != want.shape:
+            return CheckResult(name, False, float("inf"),
+                               f"images {shape}, patch {p}: expected shape {want.shape}, "
+                               f"got {got.shape}")
+        worst = max(worst, float(np.abs(got - want).max()))
+    passed = worst <= 1e-6
+    return CheckResult(name, passed, worst, "matches extract_patches" if passed else
+                       "values in the wrong order: reshape to (B, h, p, w, p, C), then move "
+                       "the two patch-grid axes next to each other before flattening")
+
+
+def check_attention_parameters(fn: Callable[[int, int, int], int]) -> CheckResult:
+    """Check ``fn(width, heads, key_dim)`` against a built ``MultiHeadAttention`` layer."""
+    keras, _ = _keras()
+    name = "attention_parameters"
+    for width, heads, key_dim in [(64, 4, 64), (64, 4, 16), (128, 4, 32), (192, 3, 64),
+                                  (10, 2, 7)]:
+        layer = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=key_dim)
+        x = np.zeros((1, 3, width), dtype=np.float32)
+        layer(x, x)
+        want = layer.count_params()
+        try:
+            got = fn(width, heads, key_dim)
+        except Exception as err:  # noqa: BLE001
+            return _failure(name, err)
+        if got != want:
+            return CheckResult(name, False, float(abs(want - (got or 0))),
+                               f"width {width}, {heads} heads, key_dim {key_dim}: Keras counts "
+                               f"{want:,}, you said {got!r} (biases? value size?)")
+    return CheckResult(name, True, 0.0, "all 5 layers counted right")
+
+
+def check_warmup_cosine(fn: Callable[[int, int, float, int], float]) -> CheckResult:
+    """Check ``fn(step, total_steps, peak, warmup_steps)`` against Keras's ``CosineDecay``."""
+    keras, ops = _keras()
+    name = "warmup_cosine"
+    worst = 0.0
+    for total, peak, warmup in [(100, 1e-3, 10), (1000, 3e-4, 50), (37, 1.0, 5)]:
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0, decay_steps=total - warmup, alpha=0.0, warmup_target=peak, warmup_steps=warmup)
+        for step in sorted({0, 1, warmup // 2, warmup, warmup + 1, total // 2, total - 1, total}):
+            want = float(ops.convert_to_numpy(schedule(step)))
+            try:
+                got = float(fn(step, total, peak, warmup))
+            except Exception as err:  # noqa: BLE001
+                return _failure(name, err)
+            error = abs(got - want) / peak
+            if error > 1e-5:
+                return CheckResult(name, False, error,
+                                   f"step {step} of {total} (warmup {warmup}, peak {peak:g}): "
+                                   f"expected {want:.6g}, got {got:.6g}")
+            worst = max(worst, error)
+    return CheckResult(name, True, worst, "matches keras CosineDecay with warmup")

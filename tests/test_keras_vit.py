@@ -1,0 +1,337 @@
+"""helpers.keras_vit and helpers.training: the Keras ViT's pieces, builders and recipes."""
+
+from __future__ import annotations
+
+import sys
+import types
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from helpers import keras_vit as kv
+from helpers import training as tr
+
+keras, ops = kv.keras, kv.ops  # imported by helpers.keras_vit after choosing the torch backend
+
+NUM_CLASSES = 4
+TINY_SEED = kv.SEED_VIT.scaled(image_size=16, patch_size=4, width=16, depth=1, heads=2,
+                               key_dim=16, mlp_units=(32, 16), head_units=(32, 16))
+TINY_GAP = kv.IMPROVED_VIT.scaled(width=16, depth=2, heads=2, key_dim=8, mlp_units=(32, 16),
+                                  patch_size=8)
+TINY_TOKEN = TINY_GAP.scaled(head="token")
+
+
+def _images(n: int = 8, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
+
+
+def _numpy_patches(x: np.ndarray, p: int) -> np.ndarray:
+    b, h, w, c = x.shape
+    return x.reshape(b, h // p, p, w // p, p, c).transpose(0, 1, 3, 2, 4, 5).reshape(
+        b, (h // p) * (w // p), p * p * c)
+
+
+# ----------------------------------------------------------------------------- backend
+
+
+def test_backend_is_torch_and_another_backend_is_refused(monkeypatch):
+    assert keras.backend.backend() == "torch"
+    kv.ensure_torch_backend()  # the real keras: fine
+    fake = types.SimpleNamespace(backend=types.SimpleNamespace(backend=lambda: "jax"))
+    monkeypatch.setitem(sys.modules, "keras", fake)
+    with pytest.raises(RuntimeError, match="'jax' backend"):
+        kv.ensure_torch_backend()
+    monkeypatch.delitem(sys.modules, "keras")
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    with pytest.raises(RuntimeError, match="KERAS_BACKEND='tensorflow'"):
+        kv.ensure_torch_backend()
+
+
+# ----------------------------------------------------------------------------- patches
+
+
+@pytest.mark.parametrize(("size", "patch"), [(32, 4), (72, 6), (12, 3)])
+def test_patches_match_a_numpy_reshape(size, patch):
+    x = np.random.default_rng(1).random((2, size, size, 3)).astype(np.float32)
+    got = ops.convert_to_numpy(kv.Patches(patch)(x))  # (2, N, P)
+    np.testing.assert_array_equal(got, _numpy_patches(x, patch))
+    # patch 1 is the second patch of the top row, read row by row
+    np.testing.assert_array_equal(got[0, 1], x[0, :patch, patch:2 * patch].reshape(-1))
+
+
+def test_seed_numbers_are_144_patches_of_108_values():
+    assert (kv.SEED_VIT.image_size, kv.SEED_VIT.patch_size) == (72, 6)
+    assert kv.SEED_VIT.num_patches == 144 and kv.SEED_VIT.patch_values == 108
+    image = np.zeros((1, 72, 72, 3), dtype=np.float32)
+    assert tuple(kv.Patches(6)(image).shape) == (1, 144, 108)
+    # keras-io issue 1907: the seed gives each of its 4 heads the whole width as key_dim
+    assert kv.SEED_VIT.key_dim == kv.SEED_VIT.width == 64
+    assert kv.IMPROVED_VIT.key_dim * kv.IMPROVED_VIT.heads == kv.IMPROVED_VIT.width
+
+
+def test_patches_reject_sizes_that_do_not_split():
+    with pytest.raises(ValueError, match="do not split"):
+        kv.Patches(5)(np.zeros((1, 12, 12, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match="patch_size"):
+        kv.Patches(0)
+
+
+# ----------------------------------------------------------------------------- encoder
+
+
+@pytest.mark.parametrize("class_token", [False, True])
+def test_patch_encoder_shapes_and_parameters(class_token):
+    encoder = kv.PatchEncoder(num_patches=16, projection_dim=32, class_token=class_token)
+    patches = np.random.default_rng(0).random((2, 16, 48)).astype(np.float32)
+    out = ops.convert_to_numpy(encoder(patches))
+    tokens = 16 + class_token
+    assert out.shape == (2, tokens, 32)
+    assert encoder.count_params() == 48 * 32 + 32 + tokens * 32 + 32 * class_token
+
+
+def test_patch_encoder_adds_a_learned_position_to_each_patch():
+    encoder = kv.PatchEncoder(num_patches=4, projection_dim=8)
+    out = ops.convert_to_numpy(encoder(np.zeros((1, 4, 12), dtype=np.float32)))  # (1, 4, 8)
+    positions = ops.convert_to_numpy(encoder.position_embedding.embeddings)  # (4, 8)
+    bias = ops.convert_to_numpy(encoder.projection.bias)  # (8,)
+    np.testing.assert_allclose(out[0], positions + bias, atol=1e-6)
+    assert not np.allclose(out[0, 0], out[0, 1])  # same patch content, different position
+
+
+def test_class_token_comes_first_and_is_shared_across_the_batch():
+    encoder = kv.PatchEncoder(num_patches=4, projection_dim=8, class_token=True)
+    patches = np.random.default_rng(2).random((3, 4, 12)).astype(np.float32)
+    out = ops.convert_to_numpy(encoder(patches))  # (3, 5, 8)
+    np.testing.assert_allclose(out[0, 0], out[2, 0], atol=1e-6)
+    assert not np.allclose(out[0, 1], out[2, 1])
+
+
+# ----------------------------------------------------------------------------- augmentation
+
+
+def test_random_shift_is_a_reflected_crop_in_training_and_identity_otherwise():
+    x = np.arange(2 * 6 * 6 * 1, dtype=np.float32).reshape(2, 6, 6, 1)
+    layer = kv.RandomShift(2, seed=3)
+    np.testing.assert_array_equal(ops.convert_to_numpy(layer(x, training=False)), x)
+    out = ops.convert_to_numpy(layer(x, training=True))
+    padded = np.pad(x, [(0, 0), (2, 2), (2, 2), (0, 0)], mode="reflect")
+    for i in range(2):
+        windows = [padded[i, dy:dy + 6, dx:dx + 6] for dy in range(5) for dx in range(5)]
+        assert any(np.array_equal(out[i], w) for w in windows)
+    with pytest.raises(ValueError, match="max_shift"):
+        kv.RandomShift(-1)
+
+
+def test_augmentations_normalise_with_training_statistics():
+    x = _images(16)
+    aug = kv.seed_augmentation(x, image_size=72)
+    out = ops.convert_to_numpy(aug(x.astype(np.float32), training=False))
+    assert out.shape == (16, 72, 72, 3)
+    mean = ops.convert_to_numpy(aug.layers[0].mean).reshape(-1)  # per channel
+    np.testing.assert_allclose(mean, x.reshape(-1, 3).mean(0), rtol=1e-4)
+    out = ops.convert_to_numpy(kv.improved_augmentation(x)(x.astype(np.float32)))
+    assert out.shape == (16, 32, 32, 3)
+    np.testing.assert_allclose(out.reshape(-1, 3).mean(0), 0.0, atol=0.02)
+    np.testing.assert_allclose(out.reshape(-1, 3).std(0), 1.0, atol=0.02)
+
+
+# ----------------------------------------------------------------------------- models
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="multiple of"):
+        kv.SEED_VIT.scaled(image_size=70)
+    with pytest.raises(ValueError, match="head must be"):
+        kv.SEED_VIT.scaled(head="mean")
+    with pytest.raises(ValueError, match="mlp_units must end"):
+        kv.SEED_VIT.scaled(width=32)
+    assert TINY_TOKEN.tokens == TINY_TOKEN.num_patches + 1 == 17
+
+
+@pytest.mark.parametrize("config", [TINY_SEED, TINY_GAP, TINY_TOKEN], ids=["seed", "gap", "token"])
+def test_models_build_at_small_sizes(config):
+    x = _images(6)
+    build = kv.build_seed_vit if config.head == "flatten" else kv.build_improved_vit
+    model = build(x, NUM_CLASSES, config)
+    logits = ops.convert_to_numpy(model(x, training=False))
+    assert logits.shape == (6, NUM_CLASSES) and np.isfinite(logits).all()
+    parts = kv.parameter_breakdown(model)
+    assert sum(parts.values()) == sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert len(kv.attention_layer_names(model)) == config.depth
+
+
+def test_seed_head_holds_almost_all_parameters():
+    model = kv.build_seed_vit(_images(4), 100)  # the real seed architecture
+    parts = kv.parameter_breakdown(model)
+    flat = 144 * 64
+    assert parts["head"] == (flat * 2048 + 2048) + (2048 * 1024 + 1024) + (1024 * 100 + 100) \
+        + 2 * 64  # + the head's LayerNorm
+    assert parts["head"] / sum(parts.values()) > 0.95
+
+
+def test_improved_builder_refuses_seed_choices():
+    x = _images(2)
+    with pytest.raises(ValueError, match="key_dim must be width / heads"):
+        kv.build_improved_vit(x, NUM_CLASSES, TINY_GAP.scaled(key_dim=16))
+    with pytest.raises(ValueError, match="'gap' or 'token'"):
+        kv.build_improved_vit(x, NUM_CLASSES, TINY_GAP.scaled(head="flatten"))
+    with pytest.raises(ValueError, match="input_size"):
+        kv.build_seed_vit(np.zeros((2, 28, 28, 3), np.uint8), NUM_CLASSES, TINY_SEED)
+
+
+@pytest.mark.parametrize("config", [TINY_GAP, TINY_TOKEN], ids=["gap", "token"])
+def test_attention_scores_come_from_the_layer_and_match_a_recomputation(config):
+    x = _images(3)
+    model = kv.build_improved_vit(x, NUM_CLASSES, config)
+    scores = kv.attention_scores(model, x, block=-1)  # (B, heads, T, T)
+    assert scores.shape == (3, config.heads, config.tokens, config.tokens)
+    np.testing.assert_allclose(scores.sum(-1), 1.0, atol=1e-5)
+    # recompute softmax(q k^T / sqrt(d)) from the layer's own weights
+    name = kv.attention_layer_names(model)[-1]
+    upto = keras.Model(model.input, model.get_layer(name.replace("attention", "norm1")).output)
+    x1 = ops.convert_to_numpy(upto(x, training=False))  # (B, T, D)
+    mha = model.get_layer(name)
+    q_kernel, q_bias = (ops.convert_to_numpy(w) for w in mha.query_dense.weights)  # (D, H, d)
+    k_kernel, k_bias = (ops.convert_to_numpy(w) for w in mha.key_dense.weights)
+    q = np.einsum("btd,dhk->bthk", x1, q_kernel) + q_bias  # (B, T, H, d)
+    k = np.einsum("btd,dhk->bthk", x1, k_kernel) + k_bias
+    logits = np.einsum("bqhk,bshk->bhqs", q, k) / np.sqrt(config.key_dim)  # (B, H, T, T)
+    manual = np.exp(logits - logits.max(-1, keepdims=True))
+    manual /= manual.sum(-1, keepdims=True)
+    np.testing.assert_allclose(scores, manual, atol=1e-5)
+    with pytest.raises(ValueError, match="block must be"):
+        kv.attention_scores(model, x, block=config.depth)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def _separable_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Images whose class is the brightest quarter: learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % NUM_CLASSES
+    x = rng.integers(0, 60, size=(n, 32, 32, 3)).astype(np.uint8)
+    for i, label in enumerate(y):
+        r, c = divmod(int(label), 2)
+        x[i, r * 16:(r + 1) * 16, c * 16:(c + 1) * 16] += 180
+    return x, y.astype(np.int64)
+
+
+@pytest.mark.parametrize("which", ["seed", "improved"])
+def test_a_few_training_steps_lower_the_loss(which, tmp_path):
+    keras.utils.set_random_seed(0)
+    x, y = _separable_data(64)
+    xv, yv = _separable_data(16, seed=1)
+    if which == "seed":
+        model, recipe = kv.build_seed_vit(x, NUM_CLASSES, TINY_SEED), tr.SEED_RECIPE
+    else:
+        model, recipe = kv.build_improved_vit(x, NUM_CLASSES, TINY_GAP), tr.IMPROVED_RECIPE
+    recipe = replace(recipe, batch_size=16)
+    before = tr.scores(tr.predict_logits(model, x), y)["cross-entropy"]
+    checkpoint = tmp_path / "best.weights.h5"
+    history = tr.train(model, recipe, x, y, xv, yv, epochs=2, checkpoint=checkpoint,
+                       num_classes=NUM_CLASSES, verbose=0)
+    after = tr.scores(tr.predict_logits(model, x), y)["cross-entropy"]
+    assert checkpoint.is_file()
+    assert len(history["val_accuracy"]) == 2
+    assert after < before - 0.05, (before, after)
+
+
+def test_train_restores_the_best_validation_epoch(tmp_path):
+    keras.utils.set_random_seed(0)
+    x, y = _separable_data(48)
+    model = kv.build_improved_vit(x, NUM_CLASSES, TINY_GAP)
+    history = tr.train(model, tr.Recipe("t", 1e-3, 0.0, 16), x, y, x[:32], y[:32], epochs=3,
+                       checkpoint=tmp_path / "b.weights.h5", num_classes=NUM_CLASSES, verbose=0)
+    restored = tr.scores(tr.predict_logits(model, x[:32]), y[:32])["accuracy"]
+    assert restored == pytest.approx(max(history["val_accuracy"]), abs=1e-6)
+    with pytest.raises(ValueError, match=".weights.h5"):
+        tr.train(model, tr.SEED_RECIPE, x, y, x, y, 1, tmp_path / "b.h5", NUM_CLASSES)
+
+
+def test_smoothed_loss_equals_sparse_crossentropy_without_smoothing():
+    logits = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    labels = np.array([0, 3, 1, 1, 2])
+    plain = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels, logits)
+    ours = tr.SparseSmoothedCrossentropy(4, 0.0)(labels, logits)
+    assert float(ours) == pytest.approx(float(plain), abs=1e-6)
+    eps = 0.1
+    log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    target = np.full((5, 4), eps / 4)
+    target[np.arange(5), labels] += 1 - eps
+    manual = -(target * log_p).sum(1).mean()
+    assert float(tr.SparseSmoothedCrossentropy(4, eps)(labels, logits)) == pytest.approx(
+        manual, abs=1e-5)
+
+
+def test_schedule_warms_up_then_decays_to_zero():
+    assert tr.learning_rate_schedule(tr.SEED_RECIPE, 100) == 1e-3
+    schedule = tr.learning_rate_schedule(tr.IMPROVED_RECIPE, 100)  # 10 warmup steps
+    values = [float(ops.convert_to_numpy(schedule(s))) for s in range(101)]
+    assert values[0] == 0.0 and values[10] == pytest.approx(1e-3)
+    assert all(a < b for a, b in zip(values[:10], values[1:11], strict=True))
+    assert all(a >= b for a, b in zip(values[10:-1], values[11:], strict=True))
+    assert values[100] == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="schedule"):
+        tr.Recipe("x", 1e-3, 0.0, 8, schedule="step")
+
+
+def test_scores_by_hand():
+    logits = np.array([[3.0, 2, 1, 0, -1, -2], [0, 1, 2, 3, 4, 5]])
+    got = tr.scores(logits, np.array([0, 0]))
+    assert got["accuracy"] == 0.5 and got["top-5-accuracy"] == 0.5
+    with pytest.raises(ValueError, match="logits must be"):
+        tr.scores(logits, np.array([0]))
+
+
+def test_time_budget_stops_training_and_evaluates_at_each_mark(tmp_path):
+    keras.utils.set_random_seed(0)
+    x, y = _separable_data(32)
+    model = kv.build_improved_vit(x, NUM_CLASSES, TINY_GAP)
+    budget = tr.TimeBudget(1.0, x[:8], y[:8], evaluations=3, recipe=tr.IMPROVED_RECIPE,
+                           steps_per_epoch=2)
+    history = tr.train(model, replace(tr.IMPROVED_RECIPE, batch_size=16), x, y, x[:8], y[:8],
+                       epochs=100_000, checkpoint=tmp_path / "t.weights.h5",
+                       num_classes=NUM_CLASSES, callbacks=[budget], verbose=0)
+    assert len(history["loss"]) < 100_000  # stopped by the budget
+    assert [r["mark"] for r in budget.records] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert all(r["seconds"] >= r["mark"] for r in budget.records)
+    assert budget.records[-1]["steps"] >= 1
+    # the time-driven schedule has moved the learning rate off its start value
+    final_rate = float(ops.convert_to_numpy(model.optimizer.learning_rate))
+    assert final_rate != tr.IMPROVED_RECIPE.learning_rate
+
+
+def test_seed_builder_can_swap_only_the_head():
+    x = _images(4)
+    flat = kv.build_seed_vit(x, NUM_CLASSES, TINY_SEED)
+    pooled = kv.build_seed_vit(x, NUM_CLASSES, TINY_SEED.scaled(head="gap", head_units=()))
+    a, b = kv.parameter_breakdown(flat), kv.parameter_breakdown(pooled)
+    assert a["blocks"] == b["blocks"] and a["patch encoder"] == b["patch encoder"]
+    assert b["head"] == 2 * 16 + 16 * NUM_CLASSES + NUM_CLASSES  # LayerNorm + logits
+    assert ops.convert_to_numpy(pooled(x, training=False)).shape == (4, NUM_CLASSES)
+
+
+def test_benchmark_table_has_a_row_per_time_mark_and_the_restored_scores():
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "bench_keras_recipes.py"
+    spec = importlib.util.spec_from_file_location("bench_keras_recipes", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    def records(accuracies):
+        return [{"mark": 30.0 * (i + 1), "seconds": 30.0 * (i + 1) + 1, "epochs": 0.5 * (i + 1),
+                 "accuracy": a, "top-5-accuracy": 0.9} for i, a in enumerate(accuracies)]
+
+    results = {"faithful": {"records": records([0.1, 0.2]), "best": {"accuracy": 0.2,
+                                                                     "top-5-accuracy": 0.6}},
+               "improved": {"records": records([0.3, 0.4]), "best": {"accuracy": 0.45,
+                                                                     "top-5-accuracy": 0.9}}}
+    lines = bench.markdown_table(results).splitlines()
+    assert len(lines) == 2 + 2 + 1  # header, separator, 2 marks, best checkpoint
+    assert lines[2].startswith("| 0.5 | 0.5 | 10.0% | 90.0% | 0.5 | 30.0% |")
+    assert lines[-1] == "| best checkpoint |  | 20.0% | 60.0% |  | 45.0% | 90.0% |"
