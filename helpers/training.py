@@ -191,6 +191,7 @@ def train(model: keras.Model, recipe: Recipe, x_train: np.ndarray, y_train: np.n
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1; got {epochs}.")
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint.unlink(missing_ok=True)  # never restore a file left by an earlier run
     budgeted = any(isinstance(c, TimeBudget) for c in callbacks)
     steps = epochs * math.ceil(len(x_train) / recipe.batch_size)
     compile_recipe(model, recipe, num_classes, None if budgeted else steps)

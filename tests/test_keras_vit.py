@@ -335,3 +335,16 @@ def test_benchmark_table_has_a_row_per_time_mark_and_the_restored_scores():
     assert len(lines) == 2 + 2 + 1  # header, separator, 2 marks, best checkpoint
     assert lines[2].startswith("| 0.5 | 0.5 | 10.0% | 90.0% | 0.5 | 30.0% |")
     assert lines[-1] == "| best checkpoint |  | 20.0% | 60.0% |  | 45.0% | 90.0% |"
+
+
+def test_improved_recipe_keeps_biases_norms_and_embeddings_out_of_weight_decay():
+    model = kv.build_improved_vit(_images(4), NUM_CLASSES, TINY_TOKEN)
+    tr.compile_recipe(model, tr.IMPROVED_RECIPE, NUM_CLASSES, total_steps=10)
+    optimizer = model.optimizer
+    optimizer.build(model.trainable_variables)
+    decayed = {v.path for v in model.trainable_variables if optimizer._use_weight_decay(v)}
+    assert decayed and all(path.endswith("kernel") for path in decayed)
+    assert any(path.startswith("patch_encoder") for path in decayed)  # the patch projection
+    kept = {v.path for v in model.trainable_variables} - decayed
+    assert any(path.endswith("embeddings") for path in kept)
+    assert any(path.endswith("class_token") for path in kept)
