@@ -7,9 +7,10 @@ prints as one line: pass or fail, and the largest error seen.
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
 
-__all__ = ["CheckResult"]
+__all__ = ["CheckResult", "failure"]
 
 
 @dataclass(frozen=True)
@@ -37,3 +38,10 @@ class CheckResult:
 
     def __bool__(self) -> bool:
         return self.passed
+
+
+def failure(name: str, err: BaseException) -> CheckResult:
+    """A failing result for an answer that raised ``err``, naming the error and its line."""
+    where = traceback.extract_tb(err.__traceback__)[-1]
+    return CheckResult(name, False, float("inf"),
+                       f"your function raised {type(err).__name__}: {err} (line {where.lineno})")

@@ -9,12 +9,12 @@ Exceptions raised by the answer become a failing result.
 from __future__ import annotations
 
 import math
-import traceback
 from collections.abc import Callable
 
 import torch
 
 from helpers.exercises import CheckResult
+from helpers.exercises import failure as _failure
 
 __all__ = [
     "reference_patchify",
@@ -68,10 +68,6 @@ def reference_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> to
 # ----------------------------------------------------------------------------- checks
 
 
-def _failure(name: str, err: BaseException) -> CheckResult:
-    where = traceback.extract_tb(err.__traceback__)[-1]
-    return CheckResult(name, False, float("inf"),
-                       f"your function raised {type(err).__name__}: {err} (line {where.lineno})")
 
 
 def _compare(name: str, got: object, want: torch.Tensor, case: str) -> CheckResult | float:

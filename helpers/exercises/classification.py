@@ -7,13 +7,13 @@ with the reference. Exceptions raised by the answer become a failing result.
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable, Sequence
 
 import torch
 from PIL import Image
 
 from helpers.exercises import CheckResult
+from helpers.exercises import failure as _failure
 
 __all__ = [
     "reference_token_count",
@@ -72,11 +72,6 @@ def reference_preprocess(image: Image.Image) -> torch.Tensor:
 # ----------------------------------------------------------------------------- checks
 
 
-def _failure(name: str, err: BaseException) -> CheckResult:
-    where = traceback.extract_tb(err.__traceback__)[-1]
-    return CheckResult(name, False, float("inf"),
-                       f"your function raised {type(err).__name__}: {err} "
-                       f"(line {where.lineno})")
 
 
 def check_token_count(fn: Callable[[int, int], int]) -> CheckResult:

@@ -10,12 +10,12 @@ features whose mean is far from zero.
 from __future__ import annotations
 
 import math
-import traceback
 from collections.abc import Callable
 
 import torch
 
 from helpers.exercises import CheckResult
+from helpers.exercises import failure as _failure
 
 __all__ = [
     "reference_cls_attention",
@@ -81,10 +81,6 @@ def reference_first_component(features: torch.Tensor) -> torch.Tensor:
 # ----------------------------------------------------------------------------- checks
 
 
-def _failure(name: str, err: BaseException) -> CheckResult:
-    where = traceback.extract_tb(err.__traceback__)[-1]
-    return CheckResult(name, False, float("inf"),
-                       f"your function raised {type(err).__name__}: {err} (line {where.lineno})")
 
 
 def _shape_error(name: str, got: object, want: tuple[int, ...], case: str) -> CheckResult | None:

@@ -10,12 +10,12 @@ other than 1 (so distances counted in patches are wrong).
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable
 
 import torch
 
 from helpers.exercises import CheckResult
+from helpers.exercises import failure as _failure
 from helpers.rollout import attention_rollout, mean_attention_distance
 
 __all__ = [
@@ -91,10 +91,6 @@ def reference_grad_weighted(attention: torch.Tensor, gradient: torch.Tensor) -> 
 # ----------------------------------------------------------------------------- checks
 
 
-def _failure(name: str, err: BaseException) -> CheckResult:
-    where = traceback.extract_tb(err.__traceback__)[-1]
-    return CheckResult(name, False, float("inf"),
-                       f"your function raised {type(err).__name__}: {err} (line {where.lineno})")
 
 
 def _error(name: str, got: object, want: torch.Tensor, case: str) -> float | CheckResult:
