@@ -28,7 +28,8 @@ from torch import nn
 from helpers.config import STAND_IN_FILENAME, WEIGHTS_ENV, stand_in_checkpoint, weights_dir
 from helpers.network import check_network
 
-__all__ = ["LIBRARIES", "DEFAULT_NAMES", "STAND_IN_ARCH", "LoadedModel", "load"]
+__all__ = ["LIBRARIES", "DEFAULT_NAMES", "PINNED_REVISIONS", "STAND_IN_ARCH", "LoadedModel",
+           "load"]
 
 LIBRARIES = ("torchvision", "transformers", "timm")
 
@@ -37,6 +38,14 @@ DEFAULT_NAMES = {
     "torchvision": "vit_b_16",
     "transformers": "google/vit-base-patch16-224",
     "timm": "vit_base_patch16_224.augreg2_in21k_ft_in1k",
+}
+
+#: Hub commits the downloads are pinned to, by Hugging Face repository id, so a changed
+#: repository cannot change what a lesson loads. torchvision needs no entry: its weight
+#: URLs carry a hash that ``get_model`` checks. Repositories not listed here (the timm
+#: checkpoints) load their default branch; timm accepts ``repo@commit`` when one is added.
+PINNED_REVISIONS = {
+    "google/vit-base-patch16-224": "3f49326eb077187dfe1c2a2bb15fbd74e6ab91e3",
 }
 
 #: timm architecture of the offline stand-in checkpoint.
@@ -285,9 +294,11 @@ def _load_transformers(name: str, online: bool) -> LoadedModel:
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
     def from_hub(local_only: bool) -> LoadedModel:
+        revision = PINNED_REVISIONS.get(name)
         model = AutoModelForImageClassification.from_pretrained(
-            name, attn_implementation="eager", local_files_only=local_only)
-        processor = AutoImageProcessor.from_pretrained(name, local_files_only=local_only)
+            name, attn_implementation="eager", local_files_only=local_only, revision=revision)
+        processor = AutoImageProcessor.from_pretrained(name, local_files_only=local_only,
+                                                       revision=revision)
         labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
         where = "from the local cache, offline" if local_only else "downloaded or cached"
         return LoadedModel("transformers", name, model, _hf_preprocess(processor), labels,
@@ -366,7 +377,7 @@ def _load_timm(name: str, online: bool) -> LoadedModel:
                          "timm.list_models('vit_*', pretrained=True).")
     cached = None if online else _timm_cached_file(name)
     if online or cached is not None:
-        overlay = {"file": cached} if cached else None
+        overlay = {"file": cached} if cached else _timm_pinned_overlay(name)
         try:
             model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay)
         except RuntimeError as err:
@@ -392,6 +403,17 @@ def _load_timm(name: str, online: bool) -> LoadedModel:
 def _timm_loaded(name: str, model: nn.Module, source: str, kind: str) -> LoadedModel:
     return LoadedModel("timm", name, model, _timm_transform(model), _timm_labels(model),
                        source, kind)
+
+
+def _timm_pinned_overlay(name: str) -> dict[str, str] | None:
+    """``pretrained_cfg_overlay`` that pins the download to a commit, if one is listed."""
+    import timm
+
+    cfg = timm.models.get_pretrained_cfg(name)
+    repo = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+    if repo and repo in PINNED_REVISIONS:
+        return {"hf_hub_id": f"{repo}@{PINNED_REVISIONS[repo]}"}
+    return None
 
 
 def _timm_cached_file(name: str) -> str | None:

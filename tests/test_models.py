@@ -317,3 +317,67 @@ def test_loading_twice_gives_identical_logits(stand_in_dir: Path, stand_in_model
         second = load(library, device="cpu")
         assert second.kind == "stand-in"
         assert torch.equal(second.logits(pixels), first.logits(pixels)), library
+
+
+# --------------------------------------------------------------------------- pinned downloads
+
+
+def test_pinned_revisions_are_full_commit_ids() -> None:
+    from helpers.models import PINNED_REVISIONS
+
+    assert PINNED_REVISIONS, "at least the transformers default must be pinned"
+    for repo, commit in PINNED_REVISIONS.items():
+        assert "/" in repo and len(commit) == 40 and int(commit, 16) >= 0, (repo, commit)
+
+
+def test_transformers_download_asks_for_the_pinned_commit(monkeypatch) -> None:
+    import transformers
+
+    from helpers.models import DEFAULT_NAMES, PINNED_REVISIONS, _load_transformers
+
+    asked: list = []
+
+    def record(name, **kwargs):
+        asked.append((name, kwargs.get("revision")))
+        raise OSError("recorded; no download in tests")
+
+    for cls in (transformers.AutoModelForImageClassification, transformers.AutoImageProcessor):
+        monkeypatch.setattr(cls, "from_pretrained", record)
+    name = DEFAULT_NAMES["transformers"]
+    with pytest.raises(ValueError, match="could not load"):
+        _load_transformers(name, online=True)
+    assert asked == [(name, PINNED_REVISIONS[name])]
+
+
+@pytest.mark.parametrize("pinned", [False, True])
+def test_timm_download_uses_a_pinned_commit_when_listed(monkeypatch, pinned: bool) -> None:
+    import timm
+
+    import helpers.models as models
+
+    name = "vit_tiny_patch16_224.augreg_in21k_ft_in1k"
+    repo = timm.models.get_pretrained_cfg(name).hf_hub_id
+    monkeypatch.setattr(models, "PINNED_REVISIONS", {repo: "ab" * 20} if pinned else {})
+    overlays: list = []
+
+    def record(model_name, pretrained=False, pretrained_cfg_overlay=None, **kwargs):
+        overlays.append(pretrained_cfg_overlay)
+        raise RuntimeError("recorded; no download in tests")
+
+    monkeypatch.setattr(timm, "create_model", record)
+    with pytest.raises(ValueError, match="could not load pretrained"):
+        models._load_timm(name, online=True)
+    assert overlays == [{"hf_hub_id": f"{repo}@{'ab' * 20}"} if pinned else None]
+
+
+def test_torchvision_weights_are_hash_checked() -> None:
+    """torchvision pins by content: the file name carries a hash prefix that is verified."""
+    import inspect
+    import re
+
+    import torchvision
+    from torchvision.models import vision_transformer
+
+    url = torchvision.models.get_model_weights("vit_b_16").DEFAULT.url
+    assert re.search(r"-[0-9a-f]{8}\.pth$", url), url
+    assert "check_hash=True" in inspect.getsource(vision_transformer._vision_transformer)
