@@ -3,7 +3,9 @@
 A :class:`Recipe` holds the optimisation side (optimizer, learning-rate schedule, loss,
 batch size); the architecture lives in :mod:`helpers.keras_vit`. :func:`train` compiles a
 model with a recipe, fits it with the seed's best-checkpoint callback (best validation
-accuracy) and restores those best weights before returning, as the seed does.
+accuracy) and restores those best weights before returning, as the seed does. Beside the
+checkpoint it keeps a small JSON record of the best epoch, so an interrupted run can
+resume from its best checkpoint (``train(..., resume=True)``).
 
 For wall-clock comparisons :class:`TimeBudget` stops training after a fixed number of
 seconds, drives the learning-rate schedule by elapsed time instead of steps, and
@@ -12,6 +14,7 @@ evaluates on a test set at regular times (with the clock paused while it evaluat
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -35,6 +38,8 @@ __all__ = [
     "learning_rate_schedule",
     "compile_recipe",
     "train",
+    "checkpoint_record",
+    "ResumableCheckpoint",
     "predict_logits",
     "scores",
     "TimeBudget",
@@ -163,10 +168,32 @@ def compile_recipe(model: keras.Model, recipe: Recipe, num_classes: int,
     ])
 
 
+def checkpoint_record(checkpoint: str | Path) -> Path:
+    """The JSON file kept beside ``checkpoint`` (``x.weights.h5`` -> ``x.weights.json``)."""
+    return Path(checkpoint).with_suffix(".json")
+
+
+class ResumableCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Keras's best-only ``ModelCheckpoint`` that also records which epoch it saved.
+
+    Each time the weights are saved, ``x.weights.json`` beside them gets the number of
+    epochs completed and the best value of the monitored metric, which is what
+    :func:`train` needs to resume an interrupted run.
+    """
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        best_before = self.best
+        super().on_epoch_end(epoch, logs)
+        if self.best != best_before:
+            record = {"epochs_done": epoch + 1, "monitor": self.monitor,
+                      "best": float(self.best)}
+            checkpoint_record(self.filepath).write_text(json.dumps(record))
+
+
 def train(model: keras.Model, recipe: Recipe, x_train: np.ndarray, y_train: np.ndarray,
           x_val: np.ndarray, y_val: np.ndarray, epochs: int, checkpoint: str | Path,
           num_classes: int, callbacks: Sequence[keras.callbacks.Callback] = (),
-          verbose: int | str = 2) -> dict[str, list[float]]:
+          verbose: int | str = 2, resume: bool = False) -> dict[str, list[float]]:
     """Compile with ``recipe``, fit, and restore the weights of the best validation epoch.
 
     Args:
@@ -181,28 +208,67 @@ def train(model: keras.Model, recipe: Recipe, x_train: np.ndarray, y_train: np.n
         num_classes: Number of classes.
         callbacks: More callbacks for ``fit``.
         verbose: Passed to ``fit``.
+        resume: Continue an interrupted run of the same model and recipe: load the best
+            checkpoint (weights and AdamW's state, which Keras stores with them), skip the
+            epochs up to it and go on with the learning-rate schedule from there. False:
+            any old checkpoint is deleted and training starts afresh.
 
     Returns:
-        The Keras history: metric name -> one value per epoch (``val_*`` for validation).
+        The Keras history of the epochs run now: metric name -> one value per epoch
+        (``val_*`` for validation).
+
+    Raises:
+        ValueError: a bad ``checkpoint`` name or ``epochs``; ``resume`` without a usable
+            checkpoint and record, or with a :class:`TimeBudget`.
     """
     checkpoint = Path(checkpoint)
     if not checkpoint.name.endswith(".weights.h5"):
         raise ValueError(f"checkpoint must end in '.weights.h5'; got {checkpoint.name!r}.")
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1; got {epochs}.")
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    checkpoint.unlink(missing_ok=True)  # never restore a file left by an earlier run
     budgeted = any(isinstance(c, TimeBudget) for c in callbacks)
-    steps = epochs * math.ceil(len(x_train) / recipe.batch_size)
-    compile_recipe(model, recipe, num_classes, None if budgeted else steps)
-    best = keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_accuracy",
-                                           save_best_only=True, save_weights_only=True)
+    if resume and budgeted:
+        raise ValueError("resume=True cannot be combined with a TimeBudget, whose schedule "
+                         "follows the clock; start the budgeted run again instead.")
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    steps_per_epoch = math.ceil(len(x_train) / recipe.batch_size)
+    compile_recipe(model, recipe, num_classes, None if budgeted else epochs * steps_per_epoch)
+    done, best_so_far = _resume_from(model, checkpoint, steps_per_epoch) if resume else (0, None)
+    if not resume:
+        checkpoint.unlink(missing_ok=True)  # never restore a file left by an earlier run
+        checkpoint_record(checkpoint).unlink(missing_ok=True)
+    best = ResumableCheckpoint(str(checkpoint), monitor="val_accuracy", save_best_only=True,
+                               save_weights_only=True, initial_value_threshold=best_so_far)
     history = model.fit(x_train, y_train, batch_size=recipe.batch_size, epochs=epochs,
-                        validation_data=(x_val, y_val), callbacks=[best, *callbacks],
-                        verbose=verbose)
+                        initial_epoch=done, validation_data=(x_val, y_val),
+                        callbacks=[best, *callbacks], verbose=verbose)
     if checkpoint.is_file():
         model.load_weights(str(checkpoint))
     return {name: [float(v) for v in values] for name, values in history.history.items()}
+
+
+def _resume_from(model: keras.Model, checkpoint: Path, steps_per_epoch: int
+                 ) -> tuple[int, float]:
+    """Load the best checkpoint of an interrupted run; return (epochs done, best metric)."""
+    record_path = checkpoint_record(checkpoint)
+    if not checkpoint.is_file() or not record_path.is_file():
+        raise ValueError(f"resume=True needs {checkpoint} and {record_path.name} from an "
+                         "earlier run of this cell; there is none, so run with resume=False.")
+    try:
+        record = json.loads(record_path.read_text())
+        done, best_so_far = int(record["epochs_done"]), float(record["best"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{record_path}: not a checkpoint record ({err}); run with "
+                         "resume=False to start afresh.") from None
+    # Keras weight files hold the optimizer's variables too; they load only into a built one.
+    model.optimizer.build(model.trainable_variables)
+    try:
+        model.load_weights(str(checkpoint))
+    except (ValueError, OSError) as err:
+        raise ValueError(f"{checkpoint}: does not fit this model ({str(err)[:200]}); it was "
+                         "saved by a different architecture. Run with resume=False.") from None
+    model.optimizer.iterations.assign(done * steps_per_epoch)  # the schedule goes on from here
+    return done, best_so_far
 
 
 def predict_logits(model: keras.Model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:

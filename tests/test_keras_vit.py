@@ -251,6 +251,86 @@ def test_train_restores_the_best_validation_epoch(tmp_path):
         tr.train(model, tr.SEED_RECIPE, x, y, x, y, 1, tmp_path / "b.h5", NUM_CLASSES)
 
 
+class _StopAfter(keras.callbacks.Callback):
+    """Raise KeyboardInterrupt at the end of an epoch, as a student stopping the kernel."""
+
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+class _StartSpy(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.weights = [np.array(w) for w in self.model.get_weights()]
+        self.iterations = int(self.model.optimizer.iterations.numpy())
+        self.moments = [np.array(v) for v in self.model.optimizer.variables
+                        if "momentum" in v.path or "velocity" in v.path]
+
+
+def test_interrupted_training_resumes_from_its_best_checkpoint(tmp_path):
+    import json
+
+    keras.utils.set_random_seed(0)
+    x, y = _separable_data(48)
+    xv, yv = _separable_data(16, seed=1)
+    recipe = replace(tr.IMPROVED_RECIPE, batch_size=16)
+    checkpoint = tmp_path / "run.weights.h5"
+    first = kv.build_improved_vit(x, NUM_CLASSES, TINY_GAP)
+    with pytest.raises(KeyboardInterrupt):
+        tr.train(first, recipe, x, y, xv, yv, epochs=5, checkpoint=checkpoint,
+                 num_classes=NUM_CLASSES, callbacks=[_StopAfter(2)], verbose=0)
+    record = json.loads(tr.checkpoint_record(checkpoint).read_text())
+    assert 1 <= record["epochs_done"] <= 3 and record["monitor"] == "val_accuracy"
+
+    saved = kv.build_improved_vit(x, NUM_CLASSES, TINY_GAP)
+    saved.load_weights(str(checkpoint))
+    keras.utils.set_random_seed(1)  # the new model starts from different weights
+    second = kv.build_improved_vit(x, NUM_CLASSES, TINY_GAP)
+    spy = _StartSpy()
+    history = tr.train(second, recipe, x, y, xv, yv, epochs=5, checkpoint=checkpoint,
+                       num_classes=NUM_CLASSES, callbacks=[spy], verbose=0, resume=True)
+
+    for got, want in zip(spy.weights, saved.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert spy.iterations == record["epochs_done"] * 3  # 48 images / 16 per step
+    assert spy.moments and all(np.abs(m).sum() > 0 for m in spy.moments)  # AdamW state restored
+    assert len(history["val_accuracy"]) == 5 - record["epochs_done"]
+    restored = tr.scores(tr.predict_logits(second, xv), yv)["accuracy"]
+    assert restored == pytest.approx(max([record["best"], *history["val_accuracy"]]), abs=1e-6)
+
+
+def test_resume_without_a_usable_checkpoint_says_what_to_do(tmp_path):
+    keras.utils.set_random_seed(0)
+    x, y = _separable_data(32)
+    recipe = replace(tr.IMPROVED_RECIPE, batch_size=16)
+    checkpoint = tmp_path / "run.weights.h5"
+    model = kv.build_improved_vit(x, NUM_CLASSES, TINY_GAP)
+
+    def resume(m, **kwargs):
+        return tr.train(m, recipe, x, y, x, y, epochs=2, checkpoint=checkpoint,
+                        num_classes=NUM_CLASSES, verbose=0, resume=True, **kwargs)
+
+    with pytest.raises(ValueError, match="run.weights.h5.*resume=False"):
+        resume(model)
+    tr.train(model, recipe, x, y, x, y, epochs=1, checkpoint=checkpoint,
+             num_classes=NUM_CLASSES, verbose=0)
+    with pytest.raises(ValueError, match="TimeBudget"):
+        resume(model, callbacks=[tr.TimeBudget(1, x, y)])
+    other = kv.build_improved_vit(x, NUM_CLASSES, TINY_TOKEN)
+    with pytest.raises(ValueError, match="does not fit this model"):
+        resume(other)
+    tr.checkpoint_record(checkpoint).write_text("{not json")
+    with pytest.raises(ValueError, match="not a checkpoint record"):
+        resume(model)
+    tr.train(model, recipe, x, y, x, y, epochs=1, checkpoint=checkpoint,
+             num_classes=NUM_CLASSES, verbose=0)
+    assert tr.checkpoint_record(checkpoint).is_file()  # a fresh run writes a new record
+
+
 def test_smoothed_loss_equals_sparse_crossentropy_without_smoothing():
     logits = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
     labels = np.array([0, 3, 1, 1, 2])
