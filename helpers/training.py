@@ -136,7 +136,7 @@ def learning_rate_schedule(recipe: Recipe, total_steps: int
 
 
 def compile_recipe(model: keras.Model, recipe: Recipe, num_classes: int,
-                   total_steps: int | None) -> None:
+                   total_steps: int | None, accumulate: int = 1) -> None:
     """Compile ``model`` with the recipe's optimizer, loss and the seed's metrics.
 
     Metrics: accuracy, top-5 accuracy, and the plain cross-entropy (no smoothing), so
@@ -146,15 +146,19 @@ def compile_recipe(model: keras.Model, recipe: Recipe, num_classes: int,
         model: Model returning logits.
         recipe: The recipe.
         num_classes: Number of classes (for label smoothing).
-        total_steps: Steps of the whole run, for the schedule. None: the learning rate is
-            a plain variable, to be driven by a callback such as :class:`TimeBudget`.
+        total_steps: Updates of the whole run, for the schedule. None: the learning rate
+            is a plain variable, to be driven by a callback such as :class:`TimeBudget`.
+        accumulate: Average the gradients of this many batches before each update
+            (keras's ``gradient_accumulation_steps``); 1 updates after every batch.
     """
     if total_steps is None or recipe.schedule == "constant":
         learning_rate: object = recipe.learning_rate
     else:
         learning_rate = learning_rate_schedule(recipe, total_steps)
     optimizer = keras.optimizers.AdamW(learning_rate=learning_rate,
-                                       weight_decay=recipe.weight_decay)
+                                       weight_decay=recipe.weight_decay,
+                                       gradient_accumulation_steps=accumulate if accumulate > 1
+                                       else None)
     if recipe.no_decay:
         optimizer.exclude_from_weight_decay(var_names=list(recipe.no_decay))
     if recipe.label_smoothing:
@@ -193,7 +197,8 @@ class ResumableCheckpoint(keras.callbacks.ModelCheckpoint):
 def train(model: keras.Model, recipe: Recipe, x_train: np.ndarray, y_train: np.ndarray,
           x_val: np.ndarray, y_val: np.ndarray, epochs: int, checkpoint: str | Path,
           num_classes: int, callbacks: Sequence[keras.callbacks.Callback] = (),
-          verbose: int | str = 2, resume: bool = False) -> dict[str, list[float]]:
+          verbose: int | str = 2, resume: bool = False, micro_batch: int | None = None
+          ) -> dict[str, list[float]]:
     """Compile with ``recipe``, fit, and restore the weights of the best validation epoch.
 
     Args:
@@ -212,14 +217,17 @@ def train(model: keras.Model, recipe: Recipe, x_train: np.ndarray, y_train: np.n
             checkpoint (weights and AdamW's state, which Keras stores with them), skip the
             epochs up to it and go on with the learning-rate schedule from there. False:
             any old checkpoint is deleted and training starts afresh.
+        micro_batch: Feed this many images at a time and average the gradients of
+            ``recipe.batch_size / micro_batch`` of them per update: the recipe's updates
+            with a fraction of the activation memory. None: whole batches.
 
     Returns:
         The Keras history of the epochs run now: metric name -> one value per epoch
         (``val_*`` for validation).
 
     Raises:
-        ValueError: a bad ``checkpoint`` name or ``epochs``; ``resume`` without a usable
-            checkpoint and record, or with a :class:`TimeBudget`.
+        ValueError: a bad ``checkpoint`` name, ``epochs`` or ``micro_batch``; ``resume``
+            without a usable checkpoint and record, or with a :class:`TimeBudget`.
     """
     checkpoint = Path(checkpoint)
     if not checkpoint.name.endswith(".weights.h5"):
@@ -230,16 +238,21 @@ def train(model: keras.Model, recipe: Recipe, x_train: np.ndarray, y_train: np.n
     if resume and budgeted:
         raise ValueError("resume=True cannot be combined with a TimeBudget, whose schedule "
                          "follows the clock; start the budgeted run again instead.")
+    fit_batch = recipe.batch_size if micro_batch is None else micro_batch
+    if fit_batch < 1 or recipe.batch_size % fit_batch:
+        raise ValueError(f"micro_batch must divide the recipe's batch size {recipe.batch_size}; "
+                         f"got {micro_batch}.")
+    accumulate = recipe.batch_size // fit_batch
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    steps_per_epoch = math.ceil(len(x_train) / recipe.batch_size)
-    compile_recipe(model, recipe, num_classes, None if budgeted else epochs * steps_per_epoch)
-    done, best_so_far = _resume_from(model, checkpoint, steps_per_epoch) if resume else (0, None)
+    updates = max(2, epochs * math.ceil(len(x_train) / fit_batch) // accumulate)
+    compile_recipe(model, recipe, num_classes, None if budgeted else updates, accumulate)
+    done, best_so_far = _resume_from(model, checkpoint) if resume else (0, None)
     if not resume:
         checkpoint.unlink(missing_ok=True)  # never restore a file left by an earlier run
         checkpoint_record(checkpoint).unlink(missing_ok=True)
     best = ResumableCheckpoint(str(checkpoint), monitor="val_accuracy", save_best_only=True,
                                save_weights_only=True, initial_value_threshold=best_so_far)
-    history = model.fit(x_train, y_train, batch_size=recipe.batch_size, epochs=epochs,
+    history = model.fit(x_train, y_train, batch_size=fit_batch, epochs=epochs,
                         initial_epoch=done, validation_data=(x_val, y_val),
                         callbacks=[best, *callbacks], verbose=verbose)
     if checkpoint.is_file():
@@ -247,8 +260,7 @@ def train(model: keras.Model, recipe: Recipe, x_train: np.ndarray, y_train: np.n
     return {name: [float(v) for v in values] for name, values in history.history.items()}
 
 
-def _resume_from(model: keras.Model, checkpoint: Path, steps_per_epoch: int
-                 ) -> tuple[int, float]:
+def _resume_from(model: keras.Model, checkpoint: Path) -> tuple[int, float]:
     """Load the best checkpoint of an interrupted run; return (epochs done, best metric)."""
     record_path = checkpoint_record(checkpoint)
     if not checkpoint.is_file() or not record_path.is_file():
@@ -260,14 +272,14 @@ def _resume_from(model: keras.Model, checkpoint: Path, steps_per_epoch: int
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{record_path}: not a checkpoint record ({err}); run with "
                          "resume=False to start afresh.") from None
-    # Keras weight files hold the optimizer's variables too; they load only into a built one.
+    # Keras weight files hold the optimizer's variables too (its step count, which drives
+    # the schedule, and AdamW's moments); they load only into a built optimizer.
     model.optimizer.build(model.trainable_variables)
     try:
         model.load_weights(str(checkpoint))
     except (ValueError, OSError) as err:
         raise ValueError(f"{checkpoint}: does not fit this model ({str(err)[:200]}); it was "
                          "saved by a different architecture. Run with resume=False.") from None
-    model.optimizer.iterations.assign(done * steps_per_epoch)  # the schedule goes on from here
     return done, best_so_far
 
 

@@ -331,6 +331,30 @@ def test_resume_without_a_usable_checkpoint_says_what_to_do(tmp_path):
     assert tr.checkpoint_record(checkpoint).is_file()  # a fresh run writes a new record
 
 
+def test_micro_batches_give_the_same_update_as_whole_batches(tmp_path):
+    """Accumulating 4 micro-batches of 8 = one batch of 32 (no augmentation, no dropout)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 6)).astype("float32")
+    y = rng.integers(0, NUM_CLASSES, size=32)
+    recipe = tr.Recipe("t", 1e-2, 0.0, 32)
+    start = keras.Sequential([keras.Input((6,)), keras.layers.Dense(NUM_CLASSES)])
+    weights = {}
+    for micro in (None, 8):
+        model = keras.models.clone_model(start)
+        model.set_weights(start.get_weights())
+        tr.train(model, recipe, x, y, x, y, epochs=1, checkpoint=tmp_path / "m.weights.h5",
+                 num_classes=NUM_CLASSES, verbose=0, micro_batch=micro)
+        assert int(model.optimizer.iterations.numpy()) == 1  # one update either way
+        weights[micro] = model.get_weights()
+    for whole, accumulated, before in zip(weights[None], weights[8], start.get_weights(),
+                                          strict=True):
+        assert np.abs(whole - before).max() > 1e-3  # the update is not nothing
+        np.testing.assert_allclose(accumulated, whole, atol=1e-6)
+    with pytest.raises(ValueError, match="micro_batch must divide the recipe's batch size 32"):
+        tr.train(start, recipe, x, y, x, y, epochs=1, checkpoint=tmp_path / "m.weights.h5",
+                 num_classes=NUM_CLASSES, micro_batch=5)
+
+
 def test_smoothed_loss_equals_sparse_crossentropy_without_smoothing():
     logits = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
     labels = np.array([0, 3, 1, 1, 2])
