@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from helpers.shapes import require_nonempty
 from helpers.vit_parts import BlockParts, Linear, Norm, ViTParts
 
 __all__ = [
@@ -43,6 +44,7 @@ def _check_images(images: torch.Tensor, patch_size: int) -> None:
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise ValueError(f"images must have shape (B, C, H, W); got {shape}.")
+    require_nonempty("images", images, "(B, C, H, W)")
     height, width = images.shape[-2:]
     if height % patch_size or width % patch_size:
         raise ValueError(f"images must have H and W divisible by patch_size={patch_size}; got "
@@ -114,6 +116,10 @@ def layer_norm(x: torch.Tensor, norm: Norm) -> torch.Tensor:
     Returns:
         (..., D).
     """
+    width = norm.weight.shape[0]
+    if x.ndim < 1 or x.shape[-1] != width:
+        raise ValueError(f"x must have shape (..., {width}) for this LayerNorm; "
+                         f"got {tuple(x.shape)}.")
     mean = x.mean(dim=-1, keepdim=True)  # (..., 1)
     var = x.var(dim=-1, keepdim=True, unbiased=False)  # (..., 1)
     return (x - mean) / torch.sqrt(var + norm.eps) * norm.weight + norm.bias  # (..., D)
@@ -121,6 +127,10 @@ def layer_norm(x: torch.Tensor, norm: Norm) -> torch.Tensor:
 
 def linear(x: torch.Tensor, layer: Linear) -> torch.Tensor:
     """``x @ W.T + b`` for x of shape (..., in_features); returns (..., out_features)."""
+    in_features = layer.weight.shape[1]
+    if x.ndim < 1 or x.shape[-1] != in_features:
+        raise ValueError(f"x must have shape (..., {in_features}) for this layer; "
+                         f"got {tuple(x.shape)}.")
     y = x @ layer.weight.T  # (..., out)
     return y if layer.bias is None else y + layer.bias
 

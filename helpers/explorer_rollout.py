@@ -35,6 +35,7 @@ from matplotlib.figure import Figure
 
 from helpers.gradient_rollout import attention_gradients, grad_weighted_attention
 from helpers.rollout import HEAD_FUSIONS, fuse_heads
+from helpers.shapes import require_nonempty
 from helpers.vit_figures import overlay_alpha, pixels_to_image
 from helpers.widgets import Explorer
 
@@ -88,6 +89,7 @@ def discard_thresholds(fused: np.ndarray, ratios: Sequence[float] = DISCARD_RATI
     fused = np.asarray(fused)
     if fused.ndim != 3 or fused.shape[-1] != fused.shape[-2]:
         raise ValueError(f"fused must have shape (L, N, N); got {fused.shape}.")
+    require_nonempty("fused", fused, "(L, N, N)")
     if any(not 0.0 <= r < 1.0 for r in ratios):
         raise ValueError(f"ratios must lie in [0, 1); got {list(ratios)}.")
     layers, n, _ = fused.shape
@@ -117,8 +119,9 @@ def cls_rollout(fused: np.ndarray, thresholds: np.ndarray | None = None) -> np.n
         (N - 1,) the class token's rolled-out attention to each patch.
     """
     fused = np.asarray(fused)
-    if fused.ndim != 3 or fused.shape[-1] != fused.shape[-2] or len(fused) == 0:
-        raise ValueError(f"fused must have shape (L, N, N) with L >= 1; got {fused.shape}.")
+    if fused.ndim != 3 or fused.shape[-1] != fused.shape[-2]:
+        raise ValueError(f"fused must have shape (L, N, N); got {fused.shape}.")
+    require_nonempty("fused", fused, "(L, N, N)")
     n = fused.shape[-1]
     if thresholds is None:
         joint = fused.copy()  # (L, N, N)

@@ -37,6 +37,7 @@ import torch
 
 from helpers.attention import capture_attention
 from helpers.rollout import attention_rollout, fuse_heads
+from helpers.shapes import require_nonempty
 
 __all__ = [
     "AttentionGradients",
@@ -172,9 +173,7 @@ def rollout_fused(fused: Sequence[torch.Tensor] | torch.Tensor, discard_ratio: f
     Returns:
         (B, N - 1) class-token row over the patches, as :func:`helpers.rollout.attention_rollout`.
     """
-    layers = list(fused)
-    if not layers or any(not isinstance(m, torch.Tensor) or m.ndim != 3 for m in layers):
-        raise ValueError("fused must be (L, B, N, N) or a non-empty list of (B, N, N) tensors.")
+    layers = _fused_layers(fused)
     return attention_rollout([m.unsqueeze(1) for m in layers], "mean", discard_ratio)
 
 
@@ -187,14 +186,26 @@ def relevance_propagation(fused: Sequence[torch.Tensor] | torch.Tensor) -> torch
     Returns:
         (B, N, N) relevance matrix; row 0 (the class token), columns 1: are the patch map.
     """
-    layers = list(fused)
-    if not layers or any(not isinstance(m, torch.Tensor) or m.ndim != 3 for m in layers):
-        raise ValueError("fused must be (L, B, N, N) or a non-empty list of (B, N, N) tensors.")
+    layers = _fused_layers(fused)
     batch, n, _ = layers[0].shape
     relevance = torch.eye(n, device=layers[0].device).expand(batch, n, n)  # (B, N, N)
     for layer in layers:
         relevance = relevance + layer.float() @ relevance  # (B, N, N)
     return relevance
+
+
+def _fused_layers(fused: Sequence[torch.Tensor] | torch.Tensor) -> list[torch.Tensor]:
+    """The per-layer (B, N, N) maps of ``fused``, checked."""
+    shape = tuple(fused.shape) if isinstance(fused, torch.Tensor) else None
+    layers = list(fused) if shape is None or len(shape) == 4 else []
+    if not layers or any(not isinstance(m, torch.Tensor) or m.ndim != 3
+                         or m.shape != layers[0].shape or m.shape[-1] != m.shape[-2]
+                         for m in layers):
+        got = shape if shape is not None else [getattr(m, "shape", type(m)) for m in layers]
+        raise ValueError("fused must be (L, B, N, N) or a non-empty list of equal (B, N, N) "
+                         f"tensors; got {got}.")
+    require_nonempty("fused", layers[0], "(B, N, N)")
+    return layers
 
 
 def _one_image(loaded: Any, image: Any, class_index: int, head_fusion: str) -> torch.Tensor:

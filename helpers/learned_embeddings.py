@@ -12,6 +12,8 @@ import math
 
 import torch
 
+from helpers.shapes import require_nonempty
+
 __all__ = ["filter_components", "position_similarity"]
 
 
@@ -32,6 +34,7 @@ def filter_components(weight: torch.Tensor, k: int = 28) -> tuple[torch.Tensor, 
     """
     if weight.ndim != 4:
         raise ValueError(f"weight must have shape (D, C, P, P); got {tuple(weight.shape)}.")
+    require_nonempty("weight", weight, "(D, C, P, P)")
     filters = weight.detach().reshape(weight.shape[0], -1).double()  # (D, C·P·P)
     if not 1 <= k <= min(filters.shape):
         raise ValueError(f"k must be between 1 and {min(filters.shape)} for weight of shape "

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 import torch
 
+from helpers.shapes import require_nonempty
+
 __all__ = [
     "HEAD_FUSIONS",
     "fuse_heads",
@@ -42,11 +44,15 @@ def _validate(attentions: Sequence[torch.Tensor] | torch.Tensor) -> list[torch.T
     else:
         raise ValueError("attentions must be a non-empty list of (B, heads, N, N) tensors, "
                          f"one per layer; got {type(attentions).__name__}.")
+    if not layers:
+        raise ValueError("attentions must hold at least one layer; got a (0, B, heads, N, N) "
+                         "tensor.")
     first = layers[0]
     for index, layer in enumerate(layers):
         if not isinstance(layer, torch.Tensor) or layer.ndim != 4:
             shape = tuple(layer.shape) if isinstance(layer, torch.Tensor) else type(layer).__name__
             raise ValueError(f"attentions[{index}] must have shape (B, heads, N, N); got {shape}.")
+        require_nonempty(f"attentions[{index}]", layer, "(B, heads, N, N)")
         if layer.shape[-1] != layer.shape[-2]:
             raise ValueError(f"attentions[{index}] must be square in its last two dimensions "
                              f"(N, N); got {tuple(layer.shape)}.")
@@ -67,6 +73,11 @@ def fuse_heads(attention: torch.Tensor, head_fusion: str = "mean") -> torch.Tens
     Returns:
         (..., N, N) fused map.
     """
+    if not isinstance(attention, torch.Tensor) or attention.ndim < 3 or (
+            attention.shape[-1] != attention.shape[-2]):
+        shape = tuple(attention.shape) if isinstance(attention, torch.Tensor) else type(attention)
+        raise ValueError(f"attention must have shape (..., heads, N, N); got {shape}.")
+    require_nonempty("attention", attention, "(..., heads, N, N)")
     if head_fusion == "mean":
         return attention.mean(dim=-3)
     if head_fusion == "max":

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers.keras_vit import ensure_torch_backend
+from helpers.shapes import require_nonempty
 
 ensure_torch_backend()
 
@@ -314,6 +315,7 @@ def scores(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     if logits.ndim != 2 or len(logits) != len(labels):
         raise ValueError(f"logits must be (N, C) with N = len(labels) = {len(labels)}; got "
                          f"{logits.shape}.")
+    require_nonempty("logits", logits, "(N, C)")
     shifted = logits - logits.max(axis=1, keepdims=True)  # (N, C)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))  # (N, C)
     k = min(5, logits.shape[1])

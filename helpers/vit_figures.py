@@ -16,6 +16,8 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from helpers.shapes import require_nonempty
+
 __all__ = [
     "pixels_to_image",
     "mosaic",
@@ -40,6 +42,7 @@ def pixels_to_image(pixels: torch.Tensor, preprocess: Callable | None = None) ->
     """
     if pixels.ndim != 3 or pixels.shape[0] != 3:
         raise ValueError(f"pixels must have shape (3, H, W); got {tuple(pixels.shape)}.")
+    require_nonempty("pixels", pixels, "(3, H, W)")
     x = pixels.detach().cpu().float()  # (3, H, W)
     normalize = next((t for t in getattr(preprocess, "transforms", [])
                       if hasattr(t, "mean") and hasattr(t, "std")), None)
@@ -66,6 +69,7 @@ def mosaic(tiles: np.ndarray, gap: int = 1, fill: float = np.nan) -> np.ndarray:
     tiles = np.asarray(tiles, dtype=np.float64)
     if tiles.ndim not in (4, 5):
         raise ValueError(f"tiles must have shape (R, C, h, w[, channels]); got {tiles.shape}.")
+    require_nonempty("tiles", tiles, "(R, C, h, w[, channels])")
     rows, cols, h, w = tiles.shape[:4]
     out = np.full((rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap, *tiles.shape[4:]),
                   fill)
