@@ -1,7 +1,8 @@
 # The two commands a new user needs (see README.md):
 #   make run    set up .venv, then execute every notebook into build/ and print a table
 #   make test   set up .venv, then run the whole test suite (nbval executes every notebook)
-# Also: make lab (JupyterLab on notebooks/), make test-browser, make bench, make lint, make constraints.
+# Also: make lab (JupyterLab on notebooks/), make test-browser, make bench, make figures (README
+# pictures from build/), make lint, make constraints.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -11,7 +12,7 @@ STAMP := $(VENV)/.installed
 # JupyterLab refuses to start as root unless told to.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install run test test-browser bench lab lint constraints clean
+.PHONY: install run test test-browser bench figures lab lint constraints clean
 
 install: $(STAMP)
 
@@ -33,6 +34,10 @@ test-browser: install
 
 bench: install
 	$(BIN)/python scripts/bench_series.py
+
+# The README's pictures: executes the notebooks they come from if build/ lacks them.
+figures: install
+	$(BIN)/python scripts/export_figures.py
 
 lab: install
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/
