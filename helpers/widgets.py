@@ -95,6 +95,10 @@ class Explorer:
         start = time.perf_counter()
         description = self._draw(**self.values)
         self.image.value = figure_png(self.figure, self._dpi)
+        if self.redraws == 0 and self.figure.get_layout_engine() is not None:
+            # The first draw placed the panels; keep them there. Re-running a layout engine
+            # on every slider move costs more than drawing the pixels.
+            self.figure.set_layout_engine("none")
         self.last_draw_s = time.perf_counter() - start
         self.redraws += 1
         self.status.value = (f"{description} · drawn in {self.last_draw_s * 1000:.0f} ms "
