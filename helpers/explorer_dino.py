@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 
 from helpers.dino import ImageMaps, image_maps, mass_threshold_mask
 from helpers.dino_figures import dim_outside
+from helpers.photo_picker import PhotoPicker
 from helpers.vit_figures import overlay_alpha
 from helpers.widgets import Explorer
 
@@ -141,22 +142,15 @@ class DinoExplorer:
                  dpi: int = 80) -> None:
         import ipywidgets as widgets
 
-        if not photos:
-            raise ValueError("photos must name at least one photo (name -> image).")
         self.loaded = loaded
-        self.photos = dict(photos)
-        self.computed = 0
-        self._layers: dict[str, Layers] = {}
-        first = next(iter(self.photos))
+        self._photos = PhotoPicker(photos, lambda image: make_layers(image_maps(loaded, [image])),
+                                   width="210px")
+        self.picker, self.upload = self._photos.dropdown, self._photos.upload
+        first = self.picker.value
         layers = self.layers(first)
         heads = layers.over["CLS attention"].shape[0]
 
         narrow = widgets.Layout(width="210px")
-        self.picker = widgets.Dropdown(options=list(self.photos), value=first,
-                                       description="image", layout=narrow)
-        self.upload = widgets.FileUpload(accept="image/*", multiple=False,
-                                         description="upload")
-        self.upload.observe(self._on_upload, names="value")  # before Explorer's own observer
         controls = {
             "image": self.picker,
             "upload": self.upload,
@@ -178,21 +172,24 @@ class DinoExplorer:
         for ax in (ax_photo, ax_map):
             ax.set_axis_off()
         self._shown_photo = first
-        self._notice = ""
         self.explorer = Explorer(controls, self.figure, self._draw, dpi=dpi)
         self.widget = self.explorer.widget
 
     # ------------------------------------------------------------------ public
 
+    @property
+    def photos(self) -> dict[str, Any]:
+        """Name -> photo, in the picker's order."""
+        return self._photos.photos
+
+    @property
+    def computed(self) -> int:
+        """How many photos have been run through the model (the slow path)."""
+        return self._photos.computed
+
     def layers(self, name: str) -> Layers:
         """The precomputed pictures of photo ``name``, computing them on first use (slow)."""
-        if name not in self._layers:
-            if name not in self.photos:
-                raise ValueError(f"unknown photo {name!r}; the explorer has "
-                                 f"{', '.join(self.photos)}.")
-            self._layers[name] = make_layers(image_maps(self.loaded, [self.photos[name]]))
-            self.computed += 1
-        return self._layers[name]
+        return self._photos.get(name)
 
     def add_photo(self, name: str, image: Any) -> str:
         """Add a photo to the picker, compute its maps once and show it.
@@ -204,17 +201,7 @@ class DinoExplorer:
         Returns:
             The label used.
         """
-        from helpers.images import load_image
-
-        photo = load_image(image)
-        label, n = name, 2
-        while label in self.photos:
-            label, n = f"{name} ({n})", n + 1
-        self.photos[label] = photo
-        self.layers(label)  # the slow path, before any redraw asks for it
-        self.picker.options = list(self.photos)  # resets the value: one more quick redraw
-        self.picker.value = label
-        return label
+        return self._photos.add(name, image)
 
     def set(self, **values: Any) -> float:
         """Move controls (image, kind, keep in percent, head) as a reader would; returns the
@@ -227,16 +214,6 @@ class DinoExplorer:
         display(self.widget)
 
     # ------------------------------------------------------------------ internals
-
-    def _on_upload(self, change: Mapping[str, Any]) -> None:
-        files = change["new"]
-        if not files:
-            return
-        item = files[-1]
-        try:
-            self.add_photo(f"upload: {item['name']}", bytes(item["content"]))
-        except ValueError as err:  # shown by the redraw that the upload itself triggers
-            self._notice = f"could not use {item['name']}: {err}"
 
     def _draw(self, image: str, upload: Any, kind: str, keep: int, head: int) -> str:
         del upload  # handled by _on_upload; the picker then names the new photo
@@ -262,5 +239,5 @@ class DinoExplorer:
         }[kind]
         self._titles[0].set_text(f"{image}: {kind}")
         self._titles[1].set_text(detail)
-        notice, self._notice = self._notice, ""
+        notice = self._photos.take_notice()
         return (f"{notice} · " if notice else "") + f"{image} · {kind} · {detail}"

@@ -34,6 +34,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from helpers.gradient_rollout import attention_gradients, grad_weighted_attention
+from helpers.photo_picker import PhotoPicker
 from helpers.rollout import HEAD_FUSIONS, fuse_heads
 from helpers.shapes import require_nonempty
 from helpers.vit_figures import overlay_alpha, pixels_to_image
@@ -218,24 +219,17 @@ class RolloutExplorer:
                  size: float = 2.6, dpi: int = 80) -> None:
         import ipywidgets as widgets
 
-        if not photos:
-            raise ValueError("photos must name at least one photo (name -> image).")
         self.loaded = loaded
-        self.photos = dict(photos)
         self.top_k = top_k
-        self.computed = 0
-        self._inputs: dict[str, RolloutInputs] = {}
-        first = next(iter(self.photos))
+        self._photos = PhotoPicker(photos, lambda image: prepare(loaded, image, top_k))
+        self.picker, self.upload = self._photos.dropdown, self._photos.upload
+        first = self.picker.value
         inputs = self.inputs(first)
         depth = next(iter(inputs.fused.values())).shape[0]
         self._side = int(round((next(iter(inputs.fused.values())).shape[-1] - 1) ** 0.5))
 
         narrow = widgets.Layout(width="200px")
-        self.picker = widgets.Dropdown(options=list(self.photos), value=first,
-                                       description="image", layout=narrow)
         self.picker.observe(self._on_picker, names="value")  # before Explorer's own observer
-        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="upload")
-        self.upload.observe(self._on_upload, names="value")
         self.target = widgets.Dropdown(options=self._class_options(inputs), value=NO_CLASS,
                                        description="class", layout=widgets.Layout(width="260px"))
         controls = {
@@ -261,7 +255,6 @@ class RolloutExplorer:
         for ax in (ax_photo, ax_rollout, ax_raw):
             ax.set_axis_off()
         self._shown_photo = first
-        self._notice = ""
         self.last_map = np.zeros(self._side * self._side, dtype=np.float32)
         self.explorer = Explorer(controls, self.figure, self._draw, dpi=dpi)
         self.explorer.widget.children[0].layout.flex_flow = "row wrap"  # six controls
@@ -269,15 +262,19 @@ class RolloutExplorer:
 
     # ------------------------------------------------------------------ public
 
+    @property
+    def photos(self) -> dict[str, Any]:
+        """Name -> photo, in the picker's order."""
+        return self._photos.photos
+
+    @property
+    def computed(self) -> int:
+        """How many photos have been run through the model (the slow path)."""
+        return self._photos.computed
+
     def inputs(self, name: str) -> RolloutInputs:
         """The precomputed inputs of photo ``name``, computing them on first use (slow)."""
-        if name not in self._inputs:
-            if name not in self.photos:
-                raise ValueError(f"unknown photo {name!r}; the explorer has "
-                                 f"{', '.join(self.photos)}.")
-            self._inputs[name] = prepare(self.loaded, self.photos[name], self.top_k)
-            self.computed += 1
-        return self._inputs[name]
+        return self._photos.get(name)
 
     def add_photo(self, name: str, image: Any) -> str:
         """Add a photo to the picker, compute it once and show it.
@@ -289,17 +286,7 @@ class RolloutExplorer:
         Returns:
             The label used.
         """
-        from helpers.images import load_image
-
-        photo = load_image(image)
-        label, n = name, 2
-        while label in self.photos:
-            label, n = f"{name} ({n})", n + 1
-        self.photos[label] = photo
-        self.inputs(label)  # the slow path, before any redraw asks for it
-        self.picker.options = list(self.photos)  # resets the value: one more quick redraw
-        self.picker.value = label
-        return label
+        return self._photos.add(name, image)
 
     def set(self, **values: Any) -> float:
         """Move controls (image, target, fusion, discard in whole percent, layers) as a reader
@@ -321,16 +308,6 @@ class RolloutExplorer:
     def _on_picker(self, change: Mapping[str, Any]) -> None:
         inputs = self.inputs(change["new"])  # the slow path for a photo seen the first time
         self.target.options = self._class_options(inputs)  # back to "no class"
-
-    def _on_upload(self, change: Mapping[str, Any]) -> None:
-        files = change["new"]
-        if not files:
-            return
-        item = files[-1]
-        try:
-            self.add_photo(f"upload: {item['name']}", bytes(item["content"]))
-        except ValueError as err:  # shown by the redraw that the upload itself triggers
-            self._notice = f"could not use {item['name']}: {err}"
 
     def _draw(self, image: str, upload: Any, target: int, fusion: str, discard: int,
               layers: tuple[int, int]) -> str:
@@ -357,6 +334,6 @@ class RolloutExplorer:
         self._titles[1].set_text(f"layers {start}–{end} · {fusion} · discard {discard}%")
         self._titles[2].set_text(f"layer {end} alone (CLS row)")
         share = float(self.last_map.max() / max(float(self.last_map.sum()), 1e-12))
-        notice, self._notice = self._notice, ""
+        notice = self._photos.take_notice()
         return ((f"{notice} · " if notice else "") + f"{image} · {what} · {fusion} of heads · "
                 f"discard {discard}% · layers {start}–{end} · brightest patch {share:.1%}")
