@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 
 from helpers.dino import ImageMaps, image_maps, mass_threshold_mask
 from helpers.dino_figures import dim_outside
-from helpers.photo_picker import PhotoPicker
+from helpers.photo_picker import PhotoPicker, PickerExplorer
 from helpers.vit_figures import overlay_alpha
 from helpers.widgets import Explorer
 
@@ -122,7 +122,7 @@ def _to_uint8(rgba: np.ndarray) -> np.ndarray:
     return (np.clip(rgba, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
 
-class DinoExplorer:
+class DinoExplorer(PickerExplorer):
     """Image picker with upload, map type, threshold slider and head slider over one model.
 
     Args:
@@ -177,31 +177,9 @@ class DinoExplorer:
 
     # ------------------------------------------------------------------ public
 
-    @property
-    def photos(self) -> dict[str, Any]:
-        """Name -> photo, in the picker's order."""
-        return self._photos.photos
-
-    @property
-    def computed(self) -> int:
-        """How many photos have been run through the model (the slow path)."""
-        return self._photos.computed
-
     def layers(self, name: str) -> Layers:
         """The precomputed pictures of photo ``name``, computing them on first use (slow)."""
         return self._photos.get(name)
-
-    def add_photo(self, name: str, image: Any) -> str:
-        """Add a photo to the picker, compute its maps once and show it.
-
-        Args:
-            name: Label for the picker; made unique if it is taken.
-            image: Anything :func:`helpers.images.load_image` accepts.
-
-        Returns:
-            The label used.
-        """
-        return self._photos.add(name, image)
 
     def set(self, **values: Any) -> float:
         """Move controls (image, kind, keep in percent, head) as a reader would; returns the

@@ -34,7 +34,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from helpers.gradient_rollout import attention_gradients, grad_weighted_attention
-from helpers.photo_picker import PhotoPicker
+from helpers.photo_picker import PhotoPicker, PickerExplorer
 from helpers.rollout import HEAD_FUSIONS, fuse_heads
 from helpers.shapes import require_nonempty
 from helpers.vit_figures import overlay_alpha, pixels_to_image
@@ -197,7 +197,7 @@ def _rgba(values: np.ndarray, side: int, over: bool) -> np.ndarray:
     return rgba
 
 
-class RolloutExplorer:
+class RolloutExplorer(PickerExplorer):
     """Image picker with upload, head fusion, discard ratio, layer range and class, over a model.
 
     Args:
@@ -262,31 +262,9 @@ class RolloutExplorer:
 
     # ------------------------------------------------------------------ public
 
-    @property
-    def photos(self) -> dict[str, Any]:
-        """Name -> photo, in the picker's order."""
-        return self._photos.photos
-
-    @property
-    def computed(self) -> int:
-        """How many photos have been run through the model (the slow path)."""
-        return self._photos.computed
-
     def inputs(self, name: str) -> RolloutInputs:
         """The precomputed inputs of photo ``name``, computing them on first use (slow)."""
         return self._photos.get(name)
-
-    def add_photo(self, name: str, image: Any) -> str:
-        """Add a photo to the picker, compute it once and show it.
-
-        Args:
-            name: Label for the picker; made unique if it is taken.
-            image: Anything :func:`helpers.images.load_image` accepts.
-
-        Returns:
-            The label used.
-        """
-        return self._photos.add(name, image)
 
     def set(self, **values: Any) -> float:
         """Move controls (image, target, fusion, discard in whole percent, layers) as a reader
@@ -307,7 +285,8 @@ class RolloutExplorer:
 
     def _on_picker(self, change: Mapping[str, Any]) -> None:
         inputs = self.inputs(change["new"])  # the slow path for a photo seen the first time
-        self.target.options = self._class_options(inputs)  # back to "no class"
+        self.target.options = self._class_options(inputs)
+        self.target.value = NO_CLASS  # options that share a class with the last photo keep it
 
     def _draw(self, image: str, upload: Any, target: int, fusion: str, discard: int,
               layers: tuple[int, int]) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
-__all__ = ["PhotoPicker"]
+__all__ = ["PhotoPicker", "PickerExplorer"]
 
 T = TypeVar("T")
 
@@ -113,3 +113,34 @@ class PhotoPicker(Generic[T]):
             self.add(f"upload: {item['name']}", bytes(item["content"]))
         except ValueError as err:  # shown by the redraw that the upload itself triggers
             self._notice = f"could not use {item['name']}: {err}"
+
+
+class PickerExplorer:
+    """Base for explorers built on a :class:`PhotoPicker` kept in ``self._photos``.
+
+    Gives them the same public face: ``photos``, ``computed`` and ``add_photo``.
+    """
+
+    _photos: PhotoPicker
+
+    @property
+    def photos(self) -> dict[str, Any]:
+        """Name -> photo, in the picker's order."""
+        return self._photos.photos
+
+    @property
+    def computed(self) -> int:
+        """How many photos have been run through the model (the slow path)."""
+        return self._photos.computed
+
+    def add_photo(self, name: str, image: Any) -> str:
+        """Add a photo to the picker, compute it once and show it.
+
+        Args:
+            name: Label for the picker; made unique if it is taken.
+            image: Anything :func:`helpers.images.load_image` accepts.
+
+        Returns:
+            The label used.
+        """
+        return self._photos.add(name, image)
