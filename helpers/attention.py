@@ -31,6 +31,7 @@ Example::
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -199,10 +200,10 @@ def _transformers_attention(module: nn.Module
         (name, module) pairs; the output index holding the weights (None for the
         transformers 4 layout, which needs ``output_attentions=True``); the top model.
     """
-    try:
-        from transformers import PreTrainedModel
-    except ImportError:
+    if "transformers" not in sys.modules:  # a Hugging Face model means it was imported
         return [], None, None
+    from transformers import PreTrainedModel
+
     top = next((sub for sub in module.modules() if isinstance(sub, PreTrainedModel)), None)
     if top is None:
         return [], None, None

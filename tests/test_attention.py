@@ -266,3 +266,20 @@ def test_stand_in_models_capture_twelve_equal_layers(stand_in_models, photos):
                                    rtol=0)
     for library in ("torchvision", "transformers"):
         torch.testing.assert_close(captured[library], captured["timm"], atol=1e-5, rtol=0)
+
+
+def test_capturing_timm_does_not_import_transformers() -> None:
+    """transformers takes seconds to import; a timm-only notebook should not pay for it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, timm, torch\n"
+            "from helpers.attention import capture_attention\n"
+            "m = timm.create_model('vit_tiny_patch16_224', img_size=32, patch_size=16).eval()\n"
+            "for b in m.blocks: b.attn.fused_attn = False\n"
+            "with capture_attention(m) as maps: m(torch.zeros(1, 3, 32, 32))\n"
+            "assert len(maps) == 12, len(maps)\n"
+            "print('transformers' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.strip() == "False", done.stderr[-500:]
