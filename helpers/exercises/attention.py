@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 
-from helpers.exercises import CheckResult
+from helpers.exercises import CheckResult, max_error
 from helpers.exercises import failure as _failure
 
 __all__ = [
@@ -68,17 +68,6 @@ def reference_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> to
 # ----------------------------------------------------------------------------- checks
 
 
-
-
-def _compare(name: str, got: object, want: torch.Tensor, case: str) -> CheckResult | float:
-    """The max error, or a failing result when ``got`` is not a tensor of the right shape."""
-    if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(want.shape):
-        shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-        return CheckResult(name, False, float("inf"),
-                           f"{case}: expected a tensor of shape {tuple(want.shape)}, got {shape}")
-    return float((got.double() - want.double()).abs().max())
-
-
 def check_patchify(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckResult:
     """Check ``fn(images, patch_size)`` -> (B, N, C·P·P).
 
@@ -110,7 +99,7 @@ def check_patchify(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckResu
                 return CheckResult(name, False, float("inf"), f"{case}: expected shape "
                                    f"{tuple(expected_shape)}, got {shape}")
             got = patches.double() @ conv.weight.reshape(5, -1).T + conv.bias  # (B, N, 5)
-        error = _compare(name, got, want, case)
+        error = max_error(name, got, want, case)
         if isinstance(error, CheckResult):
             return error
         worst = max(worst, error)
@@ -131,7 +120,7 @@ def check_split_heads(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckR
             got = fn(x.clone(), heads)
         except Exception as err:  # noqa: BLE001
             return _failure(name, err)
-        error = _compare(name, got, reference_split_heads(x, heads), case)
+        error = max_error(name, got, reference_split_heads(x, heads), case)
         if isinstance(error, CheckResult):
             return error
         if error > 0:
@@ -155,7 +144,7 @@ def check_attention(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tor
             got = fn(q.clone(), k.clone(), v.clone())
         except Exception as err:  # noqa: BLE001
             return _failure(name, err)
-        error = _compare(name, got, want, case)
+        error = max_error(name, got, want, case)
         if isinstance(error, CheckResult):
             return error
         worst = max(worst, error)

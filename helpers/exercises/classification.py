@@ -72,8 +72,6 @@ def reference_preprocess(image: Image.Image) -> torch.Tensor:
 # ----------------------------------------------------------------------------- checks
 
 
-
-
 def check_token_count(fn: Callable[[int, int], int]) -> CheckResult:
     """Check ``fn(image_size, patch_size)`` -> number of tokens including the class token."""
     name = "token_count"

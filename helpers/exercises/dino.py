@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import torch
 
-from helpers.exercises import CheckResult
+from helpers.exercises import CheckResult, wrong_shape
 from helpers.exercises import failure as _failure
 
 __all__ = [
@@ -81,16 +81,6 @@ def reference_first_component(features: torch.Tensor) -> torch.Tensor:
 # ----------------------------------------------------------------------------- checks
 
 
-
-
-def _shape_error(name: str, got: object, want: tuple[int, ...], case: str) -> CheckResult | None:
-    if isinstance(got, torch.Tensor) and tuple(got.shape) == want:
-        return None
-    shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-    return CheckResult(name, False, float("inf"), f"{case}: expected a tensor of shape {want}, "
-                       f"got {shape}")
-
-
 def check_cls_attention(fn: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
     """Check ``fn(attention)``: (B, heads, 1 + g², 1 + g²) -> (B, heads, g, g)."""
     name = "cls_attention"
@@ -107,7 +97,7 @@ def check_cls_attention(fn: Callable[[torch.Tensor], torch.Tensor]) -> CheckResu
         except Exception as err:  # noqa: BLE001 - any error in the answer is a fail
             return _failure(name, err)
         want = reference_cls_attention(attention)
-        wrong = _shape_error(name, got, tuple(want.shape), case)
+        wrong = wrong_shape(name, got, tuple(want.shape), case)
         if wrong is not None:
             return wrong
         error = float((got.double() - want).abs().max())
@@ -136,7 +126,7 @@ def check_mass_mask(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> CheckR
             got = fn(weights.clone(), keep)
         except Exception as err:  # noqa: BLE001
             return _failure(name, err)
-        wrong = _shape_error(name, got, tuple(weights.shape), case)
+        wrong = wrong_shape(name, got, tuple(weights.shape), case)
         if wrong is not None:
             return wrong
         got = got.bool()
@@ -176,7 +166,7 @@ def check_first_component(fn: Callable[[torch.Tensor], torch.Tensor]) -> CheckRe
             got = fn(features.clone())
         except Exception as err:  # noqa: BLE001
             return _failure(name, err)
-        wrong = _shape_error(name, got, (patches,), case)
+        wrong = wrong_shape(name, got, (patches,), case)
         if wrong is not None:
             return wrong
         want = reference_first_component(features)  # (P,)

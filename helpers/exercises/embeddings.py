@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from helpers.exercises import CheckResult
+from helpers.exercises import CheckResult, shape_of, unanswered
 from helpers.exercises import failure as _failure
 
 __all__ = [
@@ -82,17 +82,6 @@ def reference_knn_predict(train: torch.Tensor, train_labels: torch.Tensor, test:
 # ----------------------------------------------------------------------------- checks
 
 
-def _unanswered(name: str) -> CheckResult:
-    return CheckResult(name, False, float("inf"),
-                       "your function returned None: replace the ... with your code")
-
-
-
-
-def _shape(value: Any) -> Any:
-    return tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-
-
 def _scaled_rows(generator: torch.Generator, n: int, d: int) -> torch.Tensor:
     """(n, d) random rows with very different lengths, so normalising matters."""
     x = torch.randn(n, d, generator=generator)  # (n, d)
@@ -110,13 +99,13 @@ def check_cosine_similarity(fn: Callable[[torch.Tensor, torch.Tensor], Any]) -> 
         try:
             got = fn(a.clone(), b.clone())
             if got is None:
-                return _unanswered(name)
+                return unanswered(name)
         except Exception as err:  # noqa: BLE001 - any error in the answer is a fail
             return _failure(name, err)
-        if _shape(got) != (n, m):
+        if shape_of(got) != (n, m):
             return CheckResult(name, False, float("inf"),
                                f"a {tuple(a.shape)} and b {tuple(b.shape)}: expected shape "
-                               f"{(n, m)}, got {_shape(got)}")
+                               f"{(n, m)}, got {shape_of(got)}")
         worst = max(worst, float((got.detach().float() - want).abs().max()))
     passed = worst <= 1e-5
     message = "matches for rows of any length" if passed else (
@@ -136,12 +125,12 @@ def check_mean_pool(fn: Callable[[torch.Tensor, int], Any]) -> CheckResult:
         try:
             got = fn(states.clone(), prefix)
             if got is None:
-                return _unanswered(name)
+                return unanswered(name)
         except Exception as err:  # noqa: BLE001
             return _failure(name, err)
-        if _shape(got) != (b, d):
+        if shape_of(got) != (b, d):
             return CheckResult(name, False, float("inf"),
-                               f"states {(b, t, d)}: expected shape {(b, d)}, got {_shape(got)}")
+                               f"states {(b, t, d)}: expected shape {(b, d)}, got {shape_of(got)}")
         error = float((got.detach().float() - want).abs().max())
         worst = max(worst, error)
         if error > 1e-5:
@@ -168,7 +157,7 @@ def check_knn_predict(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, in
         try:
             got = fn(train.clone(), labels.clone(), test.clone(), k)
             if got is None:
-                return _unanswered(name)
+                return unanswered(name)
             got = torch.as_tensor(got)
         except Exception as err:  # noqa: BLE001
             return _failure(name, err)

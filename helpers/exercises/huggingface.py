@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from helpers.exercises import CheckResult
+from helpers.exercises import CheckResult, shape_of, unanswered
 from helpers.exercises import failure as _failure
 
 __all__ = [
@@ -91,17 +91,6 @@ def reference_attention_maps(model: nn.Module, pixel_values: torch.Tensor
 # ----------------------------------------------------------------------------- checks
 
 
-def _unanswered(name: str) -> CheckResult:
-    return CheckResult(name, False, float("inf"),
-                       "your function returned None: replace the ... with your code")
-
-
-
-
-def _shape(value: object) -> object:
-    return tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-
-
 def _processors() -> list[Any]:
     """Three processors with different sizes, scales, means and stds."""
     from transformers import ViTImageProcessor
@@ -131,7 +120,7 @@ def check_to_image(fn: Callable[[torch.Tensor, Any], Any], image: Image.Image) -
         try:
             got = fn(pixel_values.clone(), processor)
             if got is None:
-                return _unanswered(name)
+                return unanswered(name)
             got = torch.as_tensor(np.asarray(got))
         except Exception as err:  # noqa: BLE001 - any error in the answer is a fail
             return _failure(name, err)
@@ -181,7 +170,7 @@ def check_split_qkv(fn: Callable[[torch.Tensor, torch.Tensor], Any]) -> CheckRes
             try:
                 got = fn(block.attn.qkv.weight.clone(), block.attn.qkv.bias.clone())
                 if got is None:
-                    return _unanswered(name)
+                    return unanswered(name)
                 pairs = [(weight, bias) for weight, bias in got]
             except Exception as err:  # noqa: BLE001
                 return _failure(name, err)
@@ -190,12 +179,12 @@ def check_split_qkv(fn: Callable[[torch.Tensor, torch.Tensor], Any]) -> CheckRes
                                    f"expected three (weight, bias) pairs, got {len(pairs)}")
             for letter, (weight, bias) in zip("qkv", pairs, strict=True):
                 target = parts[letter]
-                if _shape(weight) != tuple(target.weight.shape) or \
-                        _shape(bias) != tuple(target.bias.shape):
+                if shape_of(weight) != tuple(target.weight.shape) or \
+                        shape_of(bias) != tuple(target.bias.shape):
                     return CheckResult(name, False, float("inf"),
                                        f"{letter}: expected weight {tuple(target.weight.shape)} "
                                        f"and bias {tuple(target.bias.shape)}, got "
-                                       f"{_shape(weight)} and {_shape(bias)}")
+                                       f"{shape_of(weight)} and {shape_of(bias)}")
                 target.weight.copy_(weight)
                 target.bias.copy_(bias)
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))  # (2, 3, 32, 32)
@@ -230,7 +219,7 @@ def check_attention_maps(fn: Callable[[nn.Module, torch.Tensor], Any]) -> CheckR
     try:
         got = fn(model, x.clone())
         if got is None:
-            return _unanswered(name)
+            return unanswered(name)
         got = tuple(got)
     except Exception as err:  # noqa: BLE001
         return _failure(name, err)
@@ -240,9 +229,9 @@ def check_attention_maps(fn: Callable[[nn.Module, torch.Tensor], Any]) -> CheckR
                            f"expected {len(want)} attention tensors, got {len(got)}{hint}")
     worst = 0.0
     for layer, (g, w) in enumerate(zip(got, want, strict=True)):
-        if _shape(g) != tuple(w.shape):
+        if shape_of(g) != tuple(w.shape):
             return CheckResult(name, False, float("inf"),
-                               f"layer {layer}: expected shape {tuple(w.shape)}, got {_shape(g)}")
+                               f"layer {layer}: expected shape {tuple(w.shape)}, got {shape_of(g)}")
         worst = max(worst, float((g.detach().float() - w).abs().max()))
     if worst > 1e-5:
         return CheckResult(name, False, worst, "the maps differ from the model's attention")

@@ -74,8 +74,6 @@ def _keras():
     return keras_vit.keras, keras_vit.ops
 
 
-
-
 def check_patchify(fn: Callable[[np.ndarray, int], np.ndarray]) -> CheckResult:
     """Check ``fn(images, patch_size)`` against ``keras.ops.image.extract_patches``."""
     _, ops = _keras()

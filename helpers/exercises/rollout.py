@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import torch
 
-from helpers.exercises import CheckResult
+from helpers.exercises import CheckResult, max_error
 from helpers.exercises import failure as _failure
 from helpers.rollout import attention_rollout, mean_attention_distance
 
@@ -91,17 +91,6 @@ def reference_grad_weighted(attention: torch.Tensor, gradient: torch.Tensor) -> 
 # ----------------------------------------------------------------------------- checks
 
 
-
-
-def _error(name: str, got: object, want: torch.Tensor, case: str) -> float | CheckResult:
-    """Largest absolute difference, or a failing result for a wrong type or shape."""
-    if not isinstance(got, torch.Tensor) or got.shape != want.shape:
-        shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-        return CheckResult(name, False, float("inf"),
-                           f"{case}: expected a tensor of shape {tuple(want.shape)}, got {shape}")
-    return float((got.double() - want.double()).abs().max())
-
-
 def _attention(generator: torch.Generator, *shape: int) -> torch.Tensor:
     """Peaked, non-symmetric attention probabilities in float64."""
     return (torch.randn(*shape, generator=generator, dtype=torch.float64) * 2).softmax(dim=-1)
@@ -120,7 +109,7 @@ def check_rollout(fn: Callable[[list[torch.Tensor]], torch.Tensor]) -> CheckResu
         except Exception as err:  # noqa: BLE001 - any error in the answer is a fail
             return _failure(name, err)
         want = attention_rollout([a.unsqueeze(0) for a in attentions])[0]  # (N - 1,)
-        error = _error(name, got, want, case)
+        error = max_error(name, got, want, case)
         if isinstance(error, CheckResult):
             return error
         worst = max(worst, error)
@@ -152,7 +141,7 @@ def check_attention_distance(fn: Callable[[torch.Tensor, int, int], torch.Tensor
         except Exception as err:  # noqa: BLE001
             return _failure(name, err)
         want = mean_attention_distance([attention.unsqueeze(0)], grid, patch)[0]  # (heads,)
-        error = _error(name, got, want, case)
+        error = max_error(name, got, want, case)
         if isinstance(error, CheckResult):
             return error
         worst = max(worst, error)
@@ -181,7 +170,7 @@ def check_grad_weighted(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
         except Exception as err:  # noqa: BLE001
             return _failure(name, err)
         want = reference_grad_weighted(attention, gradient)
-        error = _error(name, got, want, case)
+        error = max_error(name, got, want, case)
         if isinstance(error, CheckResult):
             return error
         worst = max(worst, error)
