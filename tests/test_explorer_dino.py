@@ -3,9 +3,6 @@ pictures, uploads become new photos, and the status line follows every redraw.""
 
 from __future__ import annotations
 
-import datetime
-import io
-
 import numpy as np
 import pytest
 
@@ -22,11 +19,6 @@ def two_photos(photos) -> dict:
 @pytest.fixture()
 def explorer(tiny_random_timm, two_photos) -> DinoExplorer:
     return DinoExplorer(tiny_random_timm, two_photos, size=2.0, dpi=40)
-
-
-def upload_value(name: str, content: bytes) -> tuple[dict, ...]:
-    return ({"name": name, "type": "image/png", "size": len(content),
-             "content": memoryview(content), "last_modified": datetime.datetime.now()},)
 
 
 def test_make_layers_shapes_and_masks(tiny_random_timm, photos):
@@ -92,31 +84,6 @@ def test_a_new_photo_is_computed_once(explorer):
     assert explorer.explorer.status.value.startswith("coffee ·")
 
 
-def test_upload_adds_and_shows_the_photo(explorer, photos):
-    buffer = io.BytesIO()
-    photos["rocket"].save(buffer, format="png")
-    explorer.upload.value = upload_value("rocket.png", buffer.getvalue())
-    assert explorer.picker.value == "upload: rocket.png"
-    assert explorer.picker.options[-1] == "upload: rocket.png"
-    assert explorer.computed == 2
-    assert explorer.explorer.status.value.startswith("upload: rocket.png ·")
-    explorer.upload.value = upload_value("rocket.png", buffer.getvalue())
-    assert explorer.picker.value == "upload: rocket.png (2)"
-
-
-def test_a_bad_upload_is_reported_in_the_status(explorer):
-    explorer.upload.value = upload_value("notes.png", b"hello, not a picture")
-    status = explorer.explorer.status.value
-    assert status.startswith("could not use notes.png:") and "not an image" in status
-    assert explorer.picker.value == "chelsea" and explorer.computed == 1
-    explorer.set(head=1)
-    assert not explorer.explorer.status.value.startswith("could not")
-
-
-def test_bad_arguments(tiny_random_timm, explorer):
-    with pytest.raises(ValueError, match="at least one photo"):
-        DinoExplorer(tiny_random_timm, {})
-    with pytest.raises(ValueError, match="unknown photo 'dog'"):
-        explorer.layers("dog")
+def test_unknown_controls_are_named(explorer):
     with pytest.raises(ValueError, match="unknown control"):
         explorer.set(layer=3)

@@ -3,9 +3,6 @@ control moves only redo the cheap rollout, uploads become photos, the status fol
 
 from __future__ import annotations
 
-import datetime
-import io
-
 import numpy as np
 import pytest
 import torch
@@ -78,11 +75,6 @@ def explorer(tiny_random_timm, two_photos, prepared, monkeypatch) -> RolloutExpl
 
     monkeypatch.setattr("helpers.explorer_rollout.prepare", remembered)
     return RolloutExplorer(tiny_random_timm, two_photos, top_k=2, size=1.5, dpi=40)
-
-
-def upload_value(name: str, content: bytes) -> tuple[dict, ...]:
-    return ({"name": name, "type": "image/png", "size": len(content),
-             "content": memoryview(content), "last_modified": datetime.datetime.now()},)
 
 
 def test_prepare_holds_every_fusion_and_class(tiny_random_timm, photos):
@@ -176,30 +168,6 @@ def test_a_new_photo_is_computed_once_and_brings_its_classes(explorer):
     assert explorer.computed == 2
 
 
-def test_upload_adds_and_shows_the_photo(explorer, photos):
-    buffer = io.BytesIO()
-    photos["rocket"].save(buffer, format="png")
-    explorer.upload.value = upload_value("rocket.png", buffer.getvalue())
-    assert explorer.picker.value == "upload: rocket.png"
-    assert explorer.computed == 2
-    assert explorer.explorer.status.value.startswith("upload: rocket.png ·")
-    explorer.upload.value = upload_value("rocket.png", buffer.getvalue())
-    assert explorer.picker.value == "upload: rocket.png (2)"
-
-
-def test_a_bad_upload_is_reported_in_the_status(explorer):
-    explorer.upload.value = upload_value("notes.png", b"hello, not a picture")
-    status = explorer.explorer.status.value
-    assert status.startswith("could not use notes.png:") and "not an image" in status
-    assert explorer.picker.value == "chelsea" and explorer.computed == 1
-    explorer.set(discard=50)
-    assert not explorer.explorer.status.value.startswith("could not")
-
-
-def test_bad_arguments(tiny_random_timm, explorer):
-    with pytest.raises(ValueError, match="at least one photo"):
-        RolloutExplorer(tiny_random_timm, {})
-    with pytest.raises(ValueError, match="unknown photo 'dog'"):
-        explorer.inputs("dog")
+def test_unknown_controls_are_named(explorer):
     with pytest.raises(ValueError, match="unknown control"):
         explorer.set(head=3)

@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
-import io
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from PIL import Image
+from script_loader import load_script
+from uploads import png_bytes
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "export_figures.py"
-spec = importlib.util.spec_from_file_location("export_figures", SCRIPT)
-export_figures = importlib.util.module_from_spec(spec)
-sys.modules["export_figures"] = export_figures
-spec.loader.exec_module(export_figures)
+export_figures = load_script("export_figures")
 
 
 def _png(width: int, height: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGBA", (width, height), (200, 30, 30, 255)).save(buffer, format="png")
-    return buffer.getvalue()
+    return png_bytes(Image.new("RGBA", (width, height), (200, 30, 30, 255)))
 
 
 def _executed(path: Path, png: bytes) -> None:
@@ -66,7 +59,7 @@ def test_a_cell_without_a_picture_is_reported(tmp_path, monkeypatch, capsys):
 
 
 def test_figures_name_real_notebooks_and_cells() -> None:
-    root = SCRIPT.parent.parent
+    root = Path(__file__).resolve().parent.parent
     for picture in export_figures.FIGURES:
         notebook = nbformat.read(root / "notebooks" / f"{picture.stem}.ipynb", as_version=4)
         cell = next((c for c in notebook.cells if c.get("id") == picture.cell), None)

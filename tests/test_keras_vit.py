@@ -419,13 +419,9 @@ def test_seed_builder_can_swap_only_the_head():
 
 
 def test_benchmark_table_has_a_row_per_time_mark_and_the_restored_scores():
-    import importlib.util
-    from pathlib import Path
+    from script_loader import load_script
 
-    script = Path(__file__).resolve().parent.parent / "scripts" / "bench_keras_recipes.py"
-    spec = importlib.util.spec_from_file_location("bench_keras_recipes", script)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("bench_keras_recipes")
 
     def records(accuracies):
         return [{"mark": 30.0 * (i + 1), "seconds": 30.0 * (i + 1) + 1, "epochs": 0.5 * (i + 1),

@@ -8,23 +8,18 @@ an error and name what it used in one line.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from script_loader import load_script
 
 from helpers.config import DATA_ENV, WEIGHTS_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
-SCRIPT = ROOT / "scripts" / "run_notebooks.py"
-spec = importlib.util.spec_from_file_location("run_notebooks", SCRIPT)
-run_notebooks = importlib.util.module_from_spec(spec)
-sys.modules["run_notebooks"] = run_notebooks  # dataclasses look the module up
-spec.loader.exec_module(run_notebooks)
+run_notebooks = load_script("run_notebooks")
 
 
 @pytest.mark.slow

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import datetime
-import io
-
 import pytest
 from PIL import Image
+from uploads import png_bytes, upload_value
 
 from helpers.photo_picker import PhotoPicker
 
 
 def _png(color: tuple[int, int, int]) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (8, 6), color).save(buffer, format="png")
-    return buffer.getvalue()
-
-
-def _upload(name: str, content: bytes) -> tuple[dict, ...]:
-    return ({"name": name, "type": "image/png", "size": len(content),
-             "content": memoryview(content), "last_modified": datetime.datetime.now()},)
+    return png_bytes(Image.new("RGB", (8, 6), color))
 
 
 @pytest.fixture
@@ -61,10 +52,10 @@ def test_add_makes_labels_unique_and_selects(picker):
 
 def test_upload_adds_a_photo_and_a_bad_file_leaves_a_notice(picker):
     photos, _ = picker
-    photos.upload.value = _upload("cat.png", _png((0, 200, 0)))
+    photos.upload.value = upload_value("cat.png", _png((0, 200, 0)))
     assert photos.dropdown.value == "upload: cat.png" and photos.computed == 2
     assert photos.take_notice() == ""
-    photos.upload.value = _upload("notes.png", b"hello, not a picture")
+    photos.upload.value = upload_value("notes.png", b"hello, not a picture")
     notice = photos.take_notice()
     assert notice.startswith("could not use notes.png:") and "not an image" in notice
     assert photos.take_notice() == ""  # said once

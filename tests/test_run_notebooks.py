@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import nbformat
+from script_loader import load_script
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "run_notebooks.py"
-spec = importlib.util.spec_from_file_location("run_notebooks", SCRIPT)
-run_notebooks = importlib.util.module_from_spec(spec)
-sys.modules["run_notebooks"] = run_notebooks  # dataclasses look the module up
-spec.loader.exec_module(run_notebooks)
+run_notebooks = load_script("run_notebooks")
 
 
 def _write(path: Path, *sources: str) -> Path:
