@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from explorer_bench import build_and_visit, print_report, time_moves  # noqa: E402
 
 from helpers.explorer_rollout import DISCARD_RATIOS, RolloutExplorer, cls_rollout  # noqa: E402
 from helpers.images import sample_images  # noqa: E402
@@ -52,16 +51,9 @@ def main() -> None:
 
     loaded = load("timm", args.name, device="cpu")
     photos = sample_images()
-    start = time.perf_counter()
-    explorer = RolloutExplorer(loaded, photos)
-    build_s = time.perf_counter() - start
-    first_seen = []
-    for name in list(photos)[1:]:  # the slow path, once per photo
-        start = time.perf_counter()
-        explorer.set(image=name)
-        first_seen.append(time.perf_counter() - start)
+    explorer, build_s, first_seen = build_and_visit(lambda: RolloutExplorer(loaded, photos),
+                                                    photos)
     explorer.set(image=next(iter(photos)))
-    computed = explorer.computed
     inputs = explorer.inputs(next(iter(photos)))
     depth = next(iter(inputs.fused.values())).shape[0]
     classes = [-1] + [index for index, _, _ in inputs.classes]
@@ -76,16 +68,7 @@ def main() -> None:
         "image picker (already computed)": [{"image": n}
                                             for n in cycle(list(photos), args.moves)],
     }
-    rows = []
-    for label, sequence in moves.items():
-        times = []
-        for values in sequence:
-            before = explorer.explorer.redraws
-            explorer.set(**values)
-            assert explorer.explorer.redraws > before, f"{values} did not move a control"
-            times.append(explorer.explorer.last_draw_s * 1000)
-        rows.append((label, len(times), statistics.median(times), max(times)))
-    assert explorer.computed == computed, "a control move recomputed a photo"
+    rows = time_moves(explorer, moves)
 
     key = (-1, "max")
     rollout_ms = []
@@ -94,17 +77,9 @@ def main() -> None:
         cls_rollout(inputs.fused[key], inputs.thresholds[key][r])
         rollout_ms.append((time.perf_counter() - start) * 1000)
 
-    print(loaded.describe())
-    print(f"CPU, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}; "
-          f"explorer built in {build_s:.2f} s (first photo included); a new photo takes "
-          f"{statistics.median(first_seen) * 1000:.0f} ms (median of {len(first_seen)}, the slow "
-          f"path); the rollout of all {depth} layers alone takes "
-          f"{statistics.median(rollout_ms):.1f} ms (median of {len(rollout_ms)})\n")
-    print("| control | moves | median redraw (ms) | slowest (ms) |")
-    print("|---|---:|---:|---:|")
-    for label, count, median, worst in rows:
-        print(f"| {label} | {count} | {median:.1f} | {worst:.1f} |")
-
+    print_report(loaded.describe(), build_s, first_seen, rows,
+                 extra=f"; the rollout of all {depth} layers alone takes "
+                       f"{statistics.median(rollout_ms):.1f} ms (median of {len(rollout_ms)})")
 
 if __name__ == "__main__":
     main()
