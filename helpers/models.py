@@ -405,12 +405,19 @@ def _timm_loaded(name: str, model: nn.Module, source: str, kind: str) -> LoadedM
                        source, kind)
 
 
-def _timm_pinned_overlay(name: str) -> dict[str, str] | None:
-    """``pretrained_cfg_overlay`` that pins the download to a commit, if one is listed."""
+def _timm_hub_repo(name: str) -> str | None:
+    """The Hugging Face repository timm downloads ``name`` from, or None."""
     import timm
 
     cfg = timm.models.get_pretrained_cfg(name)
-    repo = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+    if cfg is None:
+        return None
+    return getattr(cfg, "hf_hub_id", None) or None
+
+
+def _timm_pinned_overlay(name: str) -> dict[str, str] | None:
+    """``pretrained_cfg_overlay`` that pins the download to a commit, if one is listed."""
+    repo = _timm_hub_repo(name)
     if repo and repo in PINNED_REVISIONS:
         return {"hf_hub_id": f"{repo}@{PINNED_REVISIONS[repo]}"}
     return None
@@ -418,11 +425,9 @@ def _timm_pinned_overlay(name: str) -> dict[str, str] | None:
 
 def _timm_cached_file(name: str) -> str | None:
     """Path of a timm checkpoint already in the Hugging Face cache, or None."""
-    import timm
     from huggingface_hub import try_to_load_from_cache
 
-    cfg = timm.models.get_pretrained_cfg(name)
-    repo = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+    repo = _timm_hub_repo(name)
     if not repo:
         return None
     for filename in ("model.safetensors", "pytorch_model.bin"):
