@@ -32,11 +32,11 @@ os.environ.setdefault("VIT_NOTEBOOKS_OFFLINE", "1")
 import numpy as np
 import torch
 
-from helpers.attention import capture_attention
-from helpers.explorer_attention import AttentionExplorer
-from helpers.images import sample_images
+from helpers.maps.capture import capture_attention
+from helpers.explorers.attention import AttentionExplorer
+from helpers.data.images import sample_images
 from helpers.models import load
-from helpers.vit_figures import pixels_to_image
+from helpers.figures.vit import pixels_to_image
 
 
 def time_moves(explorer, moves):

@@ -10,8 +10,8 @@ import torch
 from tiny_vits import DEPTH, HEADS, IMAGE_SIZE, LIBRARIES, TOKENS, hook_state, logits, tiny_trio
 from torch import nn
 
-from helpers.attention import capture_attention
-from helpers.vit_parts import vit_parts
+from helpers.maps.capture import capture_attention
+from helpers.models.parts import vit_parts
 
 
 @pytest.fixture(scope="module")
@@ -274,7 +274,7 @@ def test_capturing_timm_does_not_import_transformers() -> None:
     import sys
 
     code = ("import sys, timm, torch\n"
-            "from helpers.attention import capture_attention\n"
+            "from helpers.maps.capture import capture_attention\n"
             "m = timm.create_model('vit_tiny_patch16_224', img_size=32, patch_size=16).eval()\n"
             "for b in m.blocks: b.attn.fused_attn = False\n"
             "with capture_attention(m) as maps: m(torch.zeros(1, 3, 32, 32))\n"

@@ -1,12 +1,12 @@
-"""helpers.data: offline CIFAR-10 from the shared npz, digits fallback, splitting."""
+"""helpers.data.datasets: offline CIFAR-10 from the shared npz, digits fallback, splitting."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from helpers import data
-from helpers.network import check_network
+from helpers.data import datasets as data
+from helpers.setup.network import check_network
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""helpers.dino_figures: the veil darkens exactly the patches outside a mask; map_grid draws
+"""helpers.figures.maps: the veil darkens exactly the patches outside a mask; map_grid draws
 heatmaps, masks and colours over photos and rejects mismatched input."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from helpers.dino_figures import dim_outside, map_grid
+from helpers.figures.maps import dim_outside, map_grid
 
 
 def test_dim_outside_is_clear_inside_and_dark_outside():

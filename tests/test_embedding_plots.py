@@ -1,4 +1,4 @@
-"""helpers.embedding_plots: figures have the promised layout and reject mismatched input."""
+"""helpers.figures.embeddings: figures have the promised layout and reject mismatched input."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
-from helpers.embedding_plots import retrieval_rows, similarity_heatmap
+from helpers.figures.embeddings import retrieval_rows, similarity_heatmap
 
 IMAGE = Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8))
 

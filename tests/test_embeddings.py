@@ -1,4 +1,4 @@
-"""helpers.embeddings: the same embeddings from all three libraries, batched like one at a
+"""helpers.maps.embeddings: the same embeddings from all three libraries, batched like one at a
 time, fused like eager, with attention settings and hooks left as they were."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers.embeddings import (
+from helpers.maps.embeddings import (
     EMBEDDING_KINDS,
     Embeddings,
     extract_embeddings,
@@ -34,7 +34,7 @@ def trio() -> dict:
     """library -> a tiny random ViT; all three hold the same weights (timm unfused)."""
     from timm.models.vision_transformer import VisionTransformer
 
-    from helpers.convert import timm_to_torchvision, timm_to_transformers
+    from helpers.models.convert import timm_to_torchvision, timm_to_transformers
 
     torch.manual_seed(0)
     vit = VisionTransformer(img_size=SIZE, patch_size=PATCH, embed_dim=DIM, depth=2, num_heads=2,

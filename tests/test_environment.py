@@ -1,4 +1,4 @@
-"""The shared setup cell and helpers.environment."""
+"""The shared setup cell and helpers.setup.notebook."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import types
 
 import pytest
 
-from helpers import REPOSITORY, environment
-from helpers.environment import COLAB_PACKAGES, SETUP_CELL, colab_install_commands, weights_plan
+from helpers import REPOSITORY
+from helpers.setup import notebook as environment
+from helpers.setup.notebook import COLAB_PACKAGES, SETUP_CELL, colab_install_commands, weights_plan
 
 
 def test_colab_install_commands_install_only_what_is_missing_and_never_torch():

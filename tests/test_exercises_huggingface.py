@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
+from helpers.data.images import sample_images
 from helpers.exercises.huggingface import (
     check_attention_maps,
     check_split_qkv,
@@ -13,7 +14,6 @@ from helpers.exercises.huggingface import (
     reference_split_qkv,
     reference_to_image,
 )
-from helpers.images import sample_images
 
 
 def _photo() -> Image.Image:

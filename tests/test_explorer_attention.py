@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.explorer_attention import AttentionExplorer, attention_maps_array
-from helpers.widgets import STATUS_CLASS
+from helpers.explorers.attention import AttentionExplorer, attention_maps_array
+from helpers.explorers.base import STATUS_CLASS
 
 DEPTH, HEADS, GRID = 4, 3, 5
 TOKENS = GRID * GRID + 1
@@ -98,7 +98,7 @@ def test_redraw_sets_controls_once_and_reports_its_time(explorer, attentions):
 
 def test_redraw_only_reindexes(explorer, monkeypatch):
     before = explorer.maps
-    monkeypatch.setattr("helpers.explorer_attention.attention_maps_array",
+    monkeypatch.setattr("helpers.explorers.attention.attention_maps_array",
                         lambda *a, **k: pytest.fail("recomputed on redraw"))
     explorer.redraw(layer=0, head=1, query=3)
     assert explorer.maps is before

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers.dino import image_maps, mass_threshold_mask
-from helpers.explorer_dino import KEEPS, KINDS, DinoExplorer, make_layers
-from helpers.widgets import STATUS_CLASS
+from helpers.explorers.base import STATUS_CLASS
+from helpers.explorers.dino import KEEPS, KINDS, DinoExplorer, make_layers
+from helpers.maps.dino import image_maps, mass_threshold_mask
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_built_once_with_a_status_after_the_picture(explorer):
 
 
 def test_control_moves_reindex_without_recomputing(explorer, monkeypatch):
-    monkeypatch.setattr("helpers.explorer_dino.image_maps",
+    monkeypatch.setattr("helpers.explorers.dino.image_maps",
                         lambda *a, **k: pytest.fail("recomputed on a control move"))
     events = []
     explorer.explorer.image.observe(lambda c: events.append("image"), names="value")

@@ -1,4 +1,4 @@
-"""The rollout explorer: its fast rollout equals helpers.rollout, one slow pass per photo,
+"""The rollout explorer: its fast rollout equals helpers.maps.rollout, one slow pass per photo,
 control moves only redo the cheap rollout, uploads become photos, the status follows the picture."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.attention import capture_attention
-from helpers.explorer_rollout import (
+from helpers.explorers.base import STATUS_CLASS
+from helpers.explorers.rollout import (
     DISCARD_RATIOS,
     NO_CLASS,
     RolloutExplorer,
@@ -16,9 +16,9 @@ from helpers.explorer_rollout import (
     discard_thresholds,
     prepare,
 )
-from helpers.gradient_rollout import gradient_rollout, rollout_fused
-from helpers.rollout import attention_rollout
-from helpers.widgets import STATUS_CLASS
+from helpers.maps.capture import capture_attention
+from helpers.maps.gradients import gradient_rollout, rollout_fused
+from helpers.maps.rollout import attention_rollout
 
 
 def random_fused(layers=6, n=17, seed=0, zeros=False) -> np.ndarray:
@@ -73,7 +73,7 @@ def explorer(tiny_random_timm, two_photos, prepared, monkeypatch) -> RolloutExpl
             prepared[key] = prepare(loaded, image, top_k)
         return prepared[key]
 
-    monkeypatch.setattr("helpers.explorer_rollout.prepare", remembered)
+    monkeypatch.setattr("helpers.explorers.rollout.prepare", remembered)
     return RolloutExplorer(tiny_random_timm, two_photos, top_k=2, size=1.5, dpi=40)
 
 
@@ -137,7 +137,7 @@ def test_every_move_sends_a_new_picture(explorer):
 
 
 def test_control_moves_never_rerun_the_model(explorer, monkeypatch):
-    monkeypatch.setattr("helpers.explorer_rollout.prepare",
+    monkeypatch.setattr("helpers.explorers.rollout.prepare",
                         lambda *a, **k: pytest.fail("recomputed on a control move"))
     events = []
     explorer.explorer.image.observe(lambda c: events.append("image"), names="value")

@@ -1,4 +1,4 @@
-"""helpers.gradient_rollout: gradients pair with their layer (finite differences), agree across
+"""helpers.maps.gradients: gradients pair with their layer (finite differences), agree across
 the three libraries, leave no hooks behind; the class maps follow their class on a real photo."""
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from tiny_vits import (
     tiny_trio,
 )
 
-from helpers.config import OFFLINE_ENV, WEIGHTS_ENV, flag
-from helpers.gradient_rollout import (
+from helpers.maps.gradients import (
     attention_gradients,
     chefer_relevance,
     grad_weighted_attention,
@@ -29,8 +28,9 @@ from helpers.gradient_rollout import (
     relevance_propagation,
     rollout_fused,
 )
-from helpers.network import check_network
-from helpers.rollout import attention_rollout
+from helpers.maps.rollout import attention_rollout
+from helpers.setup.config import OFFLINE_ENV, WEIGHTS_ENV, flag
+from helpers.setup.network import check_network
 
 
 def images(batch: int = 2, seed: int = 0, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -173,7 +173,7 @@ def dog_and_cat(stand_in_dir: Path):
             pytest.fail(f"{path} is missing, but CI is set: CI must run this test.",
                         pytrace=False)
         pytest.skip(f"{path} not found: the dog-and-cat test is skipped")
-    from helpers.images import load_image
+    from helpers.data.images import load_image
     from helpers.models import load
 
     with pytest.MonkeyPatch.context() as mp:

@@ -1,4 +1,4 @@
-"""helpers.keras_vit and helpers.training: the Keras ViT's pieces, builders and recipes."""
+"""helpers.keras.model and helpers.keras.training: the Keras ViT's pieces, builders and recipes."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from helpers import keras_vit as kv
-from helpers import training as tr
+from helpers.keras import model as kv
+from helpers.keras import training as tr
 
-keras, ops = kv.keras, kv.ops  # imported by helpers.keras_vit after choosing the torch backend
+keras, ops = kv.keras, kv.ops  # imported by helpers.keras.model after choosing the torch backend
 
 NUM_CLASSES = 4
 TINY_SEED = kv.SEED_VIT.scaled(image_size=16, patch_size=4, width=16, depth=1, heads=2,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers.learned_embeddings import filter_components, position_similarity
+from helpers.models.learned import filter_components, position_similarity
 
 
 def test_filter_components_are_orthonormal_and_sorted():

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.config import STAND_IN_FILENAME, WEIGHTS_ENV
 from helpers.models import LIBRARIES, LoadedModel, load
+from helpers.setup.config import STAND_IN_FILENAME, WEIGHTS_ENV
 
 PARITY_PHOTOS = ("chelsea", "coffee", "astronaut")
 CAT_NAMES = {"Egyptian cat", "tabby", "tiger cat"}
@@ -333,7 +333,7 @@ def test_pinned_revisions_are_full_commit_ids() -> None:
 def test_transformers_download_asks_for_the_pinned_commit(monkeypatch) -> None:
     import transformers
 
-    from helpers.models import DEFAULT_NAMES, PINNED_REVISIONS, _load_transformers
+    from helpers.models.loading import DEFAULT_NAMES, PINNED_REVISIONS, _load_transformers
 
     asked: list = []
 
@@ -353,7 +353,7 @@ def test_transformers_download_asks_for_the_pinned_commit(monkeypatch) -> None:
 def test_timm_download_uses_a_pinned_commit_when_listed(monkeypatch, pinned: bool) -> None:
     import timm
 
-    import helpers.models as models
+    import helpers.models.loading as models
 
     name = "vit_tiny_patch16_224.augreg_in21k_ft_in1k"
     repo = timm.models.get_pretrained_cfg(name).hf_hub_id

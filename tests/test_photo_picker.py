@@ -1,4 +1,4 @@
-"""helpers.photo_picker: photos computed once each, behind a dropdown and an upload button."""
+"""helpers.explorers.picker: photos computed once each, behind a dropdown and an upload button."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 from uploads import png_bytes, upload_value
 
-from helpers.photo_picker import PhotoPicker
+from helpers.explorers.picker import PhotoPicker
 
 
 def _png(color: tuple[int, int, int]) -> bytes:

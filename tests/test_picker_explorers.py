@@ -1,4 +1,4 @@
-"""What the rollout and DINO explorers share through helpers.photo_picker: an upload becomes a
+"""What the rollout and DINO explorers share through helpers.explorers.picker: an upload becomes a
 photo shown at once, a bad upload is reported in the status line, unknown photos are named."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from uploads import png_bytes, upload_value
 
-from helpers.explorer_dino import DinoExplorer
-from helpers.explorer_rollout import RolloutExplorer
+from helpers.explorers.dino import DinoExplorer
+from helpers.explorers.rollout import RolloutExplorer
 
 #: kind -> (class, constructor options, its per-photo accessor, a control move that redraws)
 EXPLORERS = {

@@ -7,7 +7,7 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from helpers.plots import image_grid, image_with_topk
+from helpers.figures.photos import image_grid, image_with_topk
 
 IMAGE = Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8))
 

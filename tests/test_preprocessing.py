@@ -1,4 +1,5 @@
-"""helpers.preprocessing: the stages redo the processor exactly, recipes read the right numbers."""
+"""helpers.data.preprocessing: the stages redo the processor exactly, recipes read the right
+numbers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
-from helpers.preprocessing import (
+from helpers.data.preprocessing import (
     Recipe,
     Stage,
     interpolation_name,
@@ -24,7 +25,7 @@ from helpers.preprocessing import (
 @pytest.fixture(scope="module")
 def photo() -> Image.Image:
     """427 x 640 photo: resizing its shorter side to 248 leaves an odd margin to crop."""
-    from helpers.images import sample_images
+    from helpers.data.images import sample_images
 
     return sample_images()["rocket"]
 
@@ -100,7 +101,7 @@ def test_processor_from_timm_config_matches_timms_transform():
     import timm
     from timm.data import create_transform, resolve_data_config
 
-    from helpers.images import sample_images
+    from helpers.data.images import sample_images
 
     config = resolve_data_config({}, model=timm.create_model("vit_tiny_patch16_224"))
     processor = processor_from_timm_config(config)

@@ -1,4 +1,4 @@
-"""helpers.rollout against an independent plain-loop reference and known properties."""
+"""helpers.maps.rollout against an independent plain-loop reference and known properties."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers.rollout import (
+from helpers.maps.rollout import (
     attention_rollout,
     fuse_heads,
     mean_attention_distance,

@@ -1,4 +1,4 @@
-"""helpers.rollout_figures: the attention-distance scatter draws one dot per layer and head."""
+"""helpers.figures.rollout: the attention-distance scatter draws one dot per layer and head."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from helpers.rollout_figures import attention_distance_figure
+from helpers.figures.rollout import attention_distance_figure
 
 
 def test_one_dot_per_layer_and_head_and_the_uniform_line():

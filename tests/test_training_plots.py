@@ -1,4 +1,4 @@
-"""helpers.training_plots: figures are built from arrays and check their input."""
+"""helpers.keras.figures: figures are built from arrays and check their input."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from helpers.training_plots import (
+from helpers.keras.figures import (
     attention_overlay,
     history_figure,
     patch_grid,

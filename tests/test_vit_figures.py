@@ -8,7 +8,7 @@ import torch
 from matplotlib.figure import Figure
 from torchvision.transforms import Compose, Normalize
 
-from helpers.vit_figures import (
+from helpers.figures.vit import (
     attention_overlays,
     filter_grid,
     mosaic,

@@ -7,7 +7,7 @@ import torch
 from tiny_vits import DEPTH, DIM, HEADS, LIBRARIES, PATCH, tiny_timm, tiny_trio
 from torch import nn
 
-from helpers.vit_parts import library_of, vit_parts
+from helpers.models.parts import library_of, vit_parts
 
 
 def test_the_three_libraries_give_the_same_parts():

@@ -1,4 +1,5 @@
-"""helpers.widgets.Explorer: redraws from precomputed data, status written after the image."""
+"""helpers.explorers.base.Explorer: redraws from precomputed data, status written after the
+image."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from helpers.widgets import STATUS_CLASS, Explorer, figure_png
+from helpers.explorers.base import STATUS_CLASS, Explorer, figure_png
 
 
 def make_explorer():

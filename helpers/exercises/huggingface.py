@@ -159,7 +159,7 @@ def check_split_qkv(fn: Callable[[torch.Tensor, torch.Tensor], Any]) -> CheckRes
     A tiny random timm ViT is converted to transformers with the student's split; its
     logits must equal timm's.
     """
-    from helpers.convert import hf_layer_parts, hf_layers, timm_to_transformers
+    from helpers.models.convert import hf_layer_parts, hf_layers, timm_to_transformers
 
     name = "split_qkv"
     vit = _tiny_timm(seed=0)

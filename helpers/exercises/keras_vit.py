@@ -68,8 +68,8 @@ def reference_warmup_cosine(step: int, total_steps: int, peak: float, warmup_ste
 
 
 def _keras():
-    """keras and keras.ops, imported through helpers.keras_vit (which picks the torch backend)."""
-    from helpers import keras_vit
+    """keras and keras.ops, imported through helpers.keras.model (which picks the torch backend)."""
+    from helpers.keras import model as keras_vit
 
     return keras_vit.keras, keras_vit.ops
 

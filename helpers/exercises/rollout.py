@@ -1,7 +1,7 @@
 """Exercises of notebook 05 (attention rollout): checks and reference solutions.
 
 A check never trusts the answer: it calls it on seeded inputs it makes itself and compares with
-an independent reference (:mod:`helpers.rollout`), returning a
+an independent reference (:mod:`helpers.maps.rollout`), returning a
 :class:`~helpers.exercises.CheckResult`. The inputs make the typical mistakes visible:
 attention matrices that are not symmetric (so the order of the product matters), gradients of
 both signs in every head (so clamping before or after the head mean differ), and a patch size
@@ -16,7 +16,7 @@ import torch
 
 from helpers.exercises import CheckResult, max_error
 from helpers.exercises import failure as _failure
-from helpers.rollout import attention_rollout, mean_attention_distance
+from helpers.maps.rollout import attention_rollout, mean_attention_distance
 
 __all__ = [
     "reference_rollout",
@@ -113,7 +113,7 @@ def check_rollout(fn: Callable[[list[torch.Tensor]], torch.Tensor]) -> CheckResu
         if isinstance(error, CheckResult):
             return error
         worst = max(worst, error)
-        if error > 1e-5:  # helpers.rollout computes in float32
+        if error > 1e-5:  # helpers.maps.rollout computes in float32
             reversed_order = reference_rollout(attentions[::-1])
             if float((got.double() - reversed_order).abs().max()) < 1e-5:
                 hint = "the product is in the wrong order: put the later layer on the left"
@@ -121,7 +121,8 @@ def check_rollout(fn: Callable[[list[torch.Tensor]], torch.Tensor]) -> CheckResu
                 hint = ("add the identity for the residual connection, halve, re-normalise the "
                         "rows, then multiply; read row 0 (the class token) without column 0")
             return CheckResult(name, False, error, f"{case}: wrong values ({hint})")
-    return CheckResult(name, True, worst, "matches helpers.rollout.attention_rollout on 3 stacks")
+    return CheckResult(name, True, worst,
+                       "matches helpers.maps.rollout.attention_rollout on 3 stacks")
 
 
 def check_attention_distance(fn: Callable[[torch.Tensor, int, int], torch.Tensor]
@@ -153,7 +154,7 @@ def check_attention_distance(fn: Callable[[torch.Tensor, int, int], torch.Tensor
                 hint = ("leave out the class token (query and key 0) and re-normalise each "
                         "row over the patch keys before weighting the distances")
             return CheckResult(name, False, error, f"{case}: wrong values ({hint})")
-    return CheckResult(name, True, worst, "matches helpers.rollout.mean_attention_distance")
+    return CheckResult(name, True, worst, "matches helpers.maps.rollout.mean_attention_distance")
 
 
 def check_grad_weighted(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:

@@ -1,11 +1,11 @@
 """Notebook 07's explorer: pick a photo (or upload one), a map type, a threshold and a head, and
 see the map over the photo beside the map alone.
 
-Built on :class:`helpers.widgets.Explorer`. The only slow path is a photo the explorer has not
-seen yet: one forward pass (:func:`helpers.dino.image_maps`), after which every picture the
-controls can ask for is turned into an RGBA array (uint8) at patch resolution, once: for the
-masks, one per head and per threshold from 1 % to 100 %. A slider move then only indexes those
-arrays and calls ``set_data`` on the two existing image artists.
+Built on :class:`helpers.explorers.base.Explorer`. The only slow path is a photo the explorer
+has not seen yet: one forward pass (:func:`helpers.maps.dino.image_maps`), after which every
+picture the controls can ask for is turned into an RGBA array (uint8) at patch resolution,
+once: for the masks, one per head and per threshold from 1 % to 100 %. A slider move then only
+indexes those arrays and calls ``set_data`` on the two existing image artists.
 
 The threshold slider comes first and counts in whole percent: it has room to move either way
 from its start (60 %) whatever the number of heads, and typing a number in its box works.
@@ -28,11 +28,11 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from helpers.dino import ImageMaps, image_maps, mass_threshold_mask
-from helpers.dino_figures import dim_outside
-from helpers.photo_picker import PhotoPicker, PickerExplorer
-from helpers.vit_figures import overlay_alpha
-from helpers.widgets import Explorer
+from helpers.explorers.base import Explorer
+from helpers.explorers.picker import PhotoPicker, PickerExplorer
+from helpers.figures.maps import dim_outside
+from helpers.figures.vit import overlay_alpha
+from helpers.maps.dino import ImageMaps, image_maps, mass_threshold_mask
 
 __all__ = ["KINDS", "KEEPS", "Layers", "make_layers", "DinoExplorer"]
 
@@ -78,7 +78,7 @@ def make_layers(maps: ImageMaps, index: int = 0, keeps: np.ndarray = KEEPS) -> L
     """Turn one photo's maps into every RGBA picture the explorer can show.
 
     Args:
-        maps: From :func:`helpers.dino.image_maps`.
+        maps: From :func:`helpers.maps.dino.image_maps`.
         index: Which photo of the batch.
         keeps: Thresholds to precompute masks for, in percent of the attention mass.
 
@@ -127,13 +127,13 @@ class DinoExplorer(PickerExplorer):
 
     Args:
         loaded: A timm ViT from :func:`helpers.models.load` (e.g. DINO).
-        photos: Name -> photo (anything :func:`helpers.images.load_image` accepts); the first
+        photos: Name -> photo (anything :func:`helpers.data.images.load_image` accepts); the first
             one is computed at once, the others when first picked.
         size: Inches per panel.
         dpi: Resolution of the picture sent to the browser.
 
     Attributes:
-        explorer: The :class:`helpers.widgets.Explorer` (controls, picture, status line).
+        explorer: The :class:`helpers.explorers.base.Explorer` (controls, picture, status line).
         widget: Its ``ipywidgets.VBox``.
         computed: How many photos have been run through the model (the slow path).
     """

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from helpers.vit_figures import overlay_alpha
+from helpers.figures.vit import overlay_alpha
 
 __all__ = ["as_array", "dim_outside", "map_grid"]
 

@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers.config import WEIGHTS_ENV, data_dir, smoke, stand_in_checkpoint, weights_dir
-from helpers.network import check_network
+from helpers.setup.config import WEIGHTS_ENV, data_dir, smoke, stand_in_checkpoint, weights_dir
+from helpers.setup.network import check_network
 
 __all__ = [
     "SETUP_CELL",
@@ -54,7 +54,7 @@ if "google.colab" in sys.modules:  # Colab: install the package, keep Colab's ow
                     "git+https://github.com/vit-notebooks/vit-notebooks"], check=True)
 elif os.path.isdir("../helpers") and "helpers" not in sys.modules:  # a local clone
     sys.path.insert(0, os.path.abspath(".."))
-from helpers.environment import setup_notebook
+from helpers.setup import setup_notebook
 ENV = setup_notebook()"""
 
 _VERSIONS = ("torch", "torchvision", "transformers", "timm", "keras")

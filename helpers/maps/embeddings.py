@@ -207,7 +207,7 @@ def extract_embeddings(
     Args:
         model: What :func:`helpers.models.load` returned (a ``LoadedModel``), or a bare
             torchvision / transformers / timm ViT (then ``preprocess`` is required).
-        images: A list of images (anything :func:`helpers.images.load_image` accepts) or
+        images: A list of images (anything :func:`helpers.data.images.load_image` accepts) or
             an (N, H, W, 3) uint8 array.
         preprocess: PIL image -> (3, H, W) tensor; default the loaded model's own.
         batch_size: Images per forward pass.
@@ -223,7 +223,7 @@ def extract_embeddings(
     """
     from tqdm.auto import tqdm
 
-    from helpers.images import load_image
+    from helpers.data.images import load_image
 
     network = getattr(model, "model", model)
     preprocess = preprocess or getattr(model, "preprocess", None)

@@ -1,7 +1,7 @@
 """Training recipes for the Keras ViT of notebook 06: the keras-io seed's and an improved one.
 
 A :class:`Recipe` holds the optimisation side (optimizer, learning-rate schedule, loss,
-batch size); the architecture lives in :mod:`helpers.keras_vit`. :func:`train` compiles a
+batch size); the architecture lives in :mod:`helpers.keras.model`. :func:`train` compiles a
 model with a recipe, fits it with the seed's best-checkpoint callback (best validation
 accuracy) and restores those best weights before returning, as the seed does. Beside the
 checkpoint it keeps a small JSON record of the best epoch, so an interrupted run can
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers.keras_vit import ensure_torch_backend
+from helpers.keras.model import ensure_torch_backend
 from helpers.shapes import require_nonempty
 
 ensure_torch_backend()

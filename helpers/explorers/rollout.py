@@ -2,7 +2,7 @@
 a range of layers and a class, and see the rolled-out map beside the raw attention of the top
 layer of the range.
 
-Built on :class:`helpers.widgets.Explorer`. The slow path runs once per photo
+Built on :class:`helpers.explorers.base.Explorer`. The slow path runs once per photo
 (:func:`prepare`): one forward pass with autograd on and one backward pass per top class,
 after which every layer's map is fused over heads for each fusion and each class (plain
 attention, and attention weighted by each top class's gradient), and the threshold that each
@@ -33,12 +33,12 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from helpers.gradient_rollout import attention_gradients, grad_weighted_attention
-from helpers.photo_picker import PhotoPicker, PickerExplorer
-from helpers.rollout import HEAD_FUSIONS, fuse_heads
+from helpers.explorers.base import Explorer
+from helpers.explorers.picker import PhotoPicker, PickerExplorer
+from helpers.figures.vit import overlay_alpha, pixels_to_image
+from helpers.maps.gradients import attention_gradients, grad_weighted_attention
+from helpers.maps.rollout import HEAD_FUSIONS, fuse_heads
 from helpers.shapes import require_nonempty
-from helpers.vit_figures import overlay_alpha, pixels_to_image
-from helpers.widgets import Explorer
 
 __all__ = ["DISCARD_RATIOS", "NO_CLASS", "RolloutInputs", "discard_thresholds", "cls_rollout",
            "prepare", "RolloutExplorer"]
@@ -58,7 +58,7 @@ class RolloutInputs:
         classes: The top classes as ``(index, short label, probability)``, most probable first.
         fused: ``(source, fusion)`` -> (L, N, N) float32 numpy maps fused over heads; ``source`` is
             :data:`NO_CLASS` for plain attention or a class index for its gradient-weighted
-            attention (:func:`helpers.gradient_rollout.grad_weighted_attention`).
+            attention (:func:`helpers.maps.gradients.grad_weighted_attention`).
         thresholds: Same keys -> (len(ratios), L): the largest value each discard ratio drops
             in each layer (``-inf`` where it drops nothing).
         ratios: The discard ratios of ``thresholds``.
@@ -73,7 +73,7 @@ class RolloutInputs:
 
 def discard_thresholds(fused: np.ndarray, ratios: Sequence[float] = DISCARD_RATIOS
                        ) -> np.ndarray:
-    """For each ratio and layer, the largest value that :mod:`helpers.rollout`'s discard drops.
+    """For each ratio and layer, the largest value that :mod:`helpers.maps.rollout`'s discard drops.
 
     The discard zeroes the ``int(N·N·ratio)`` lowest entries of a layer's map outside the
     class token's row and column. Sorting those entries once gives, for any ratio, the value
@@ -106,7 +106,7 @@ def discard_thresholds(fused: np.ndarray, ratios: Sequence[float] = DISCARD_RATI
 def cls_rollout(fused: np.ndarray, thresholds: np.ndarray | None = None) -> np.ndarray:
     """The class token's row of the rollout of some layers, as a vector-matrix chain.
 
-    Equals ``helpers.rollout.attention_rollout`` of the same layers (its rows are re-normalised
+    Equals ``helpers.maps.rollout.attention_rollout`` of the same layers (its rows are re-normalised
     after adding the identity, so halving ``A + I`` changes nothing and is skipped). Written in
     numpy: on a busy 2-core machine torch's thread pool made these small element-wise steps
     about 50 times slower (48 ms against 0.6 ms for 12 layers of 197 x 197).
@@ -155,7 +155,7 @@ def prepare(loaded: Any, image: Any, top_k: int = 3, ratios: Sequence[float] = D
 
     Args:
         loaded: What :func:`helpers.models.load` returned (a classifier).
-        image: Anything :func:`helpers.images.load_image` accepts.
+        image: Anything :func:`helpers.data.images.load_image` accepts.
         top_k: How many of the model's top classes get a gradient-weighted map.
         ratios: The discard ratios to find thresholds for.
 
@@ -202,14 +202,14 @@ class RolloutExplorer(PickerExplorer):
 
     Args:
         loaded: A classifier from :func:`helpers.models.load`.
-        photos: Name -> photo (anything :func:`helpers.images.load_image` accepts); the first
+        photos: Name -> photo (anything :func:`helpers.data.images.load_image` accepts); the first
             is computed at once, the others when first picked.
         top_k: Classes offered per photo (its most probable ones).
         size: Inches per panel.
         dpi: Resolution of the picture sent to the browser.
 
     Attributes:
-        explorer: The :class:`helpers.widgets.Explorer` (controls, picture, status line).
+        explorer: The :class:`helpers.explorers.base.Explorer` (controls, picture, status line).
         widget: Its ``ipywidgets.VBox``.
         computed: How many photos have been run through the model (the slow path).
         last_map: (N - 1,) the rolled-out map drawn last.

@@ -152,7 +152,7 @@ def position_similarity_grid(similarity: np.ndarray | torch.Tensor) -> Figure:
     """The ViT paper's Figure 7 (centre): one small heatmap per patch position.
 
     Args:
-        similarity: (g, g, g, g) from :func:`helpers.learned_embeddings.position_similarity`.
+        similarity: (g, g, g, g) from :func:`helpers.models.learned.position_similarity`.
 
     Returns:
         The figure: tile (i, j) shows how similar position (i, j) is to every other position.

@@ -31,7 +31,7 @@ class PhotoPicker(Generic[T]):
     the widget's callback.
 
     Args:
-        photos: Name -> anything :func:`helpers.images.load_image` accepts; at least one.
+        photos: Name -> anything :func:`helpers.data.images.load_image` accepts; at least one.
         compute: The slow path: one photo -> what the explorer draws from.
         width: CSS width of the dropdown.
 
@@ -79,7 +79,7 @@ class PhotoPicker(Generic[T]):
 
         Args:
             name: Label for the dropdown; made unique (``name (2)``) if it is taken.
-            image: Anything :func:`helpers.images.load_image` accepts.
+            image: Anything :func:`helpers.data.images.load_image` accepts.
 
         Returns:
             The label used.
@@ -87,7 +87,7 @@ class PhotoPicker(Generic[T]):
         Raises:
             ValueError: ``image`` is not a readable image (from ``load_image``).
         """
-        from helpers.images import load_image
+        from helpers.data.images import load_image
 
         photo = load_image(image)
         label, n = name, 2
@@ -138,7 +138,7 @@ class PickerExplorer:
 
         Args:
             name: Label for the picker; made unique if it is taken.
-            image: Anything :func:`helpers.images.load_image` accepts.
+            image: Anything :func:`helpers.data.images.load_image` accepts.
 
         Returns:
             The label used.

@@ -12,7 +12,7 @@ import socket
 import threading
 from typing import NamedTuple
 
-from helpers.config import OFFLINE_ENV, flag
+from helpers.setup.config import OFFLINE_ENV, flag
 
 __all__ = ["HUB_HOST", "NetworkStatus", "check_network", "is_online"]
 

@@ -121,7 +121,7 @@ def cls_attention_maps(attentions: Sequence[torch.Tensor] | torch.Tensor, layer:
 
     Args:
         attentions: One tensor per layer, each (B, heads, N, N), as
-            :func:`helpers.attention.capture_attention` collects them; or one layer's
+            :func:`helpers.maps.capture.capture_attention` collects them; or one layer's
             (B, heads, N, N) tensor.
         layer: Which layer of the list (default the last one, as in DINO).
         num_prefix_tokens: Tokens before the patches (1: the class token).
@@ -346,13 +346,13 @@ def image_maps(loaded: object, images: Sequence[object]) -> ImageMaps:
     Args:
         loaded: What :func:`helpers.models.load` returned for a timm ViT (it needs
             ``model.forward_features`` and ``model.num_prefix_tokens``).
-        images: B photos, anything :func:`helpers.images.load_image` accepts.
+        images: B photos, anything :func:`helpers.data.images.load_image` accepts.
 
     Returns:
         An :class:`ImageMaps` (tensors on the CPU).
     """
-    from helpers.attention import capture_attention
-    from helpers.vit_figures import pixels_to_image
+    from helpers.figures.vit import pixels_to_image
+    from helpers.maps.capture import capture_attention
 
     model = loaded.model
     if not hasattr(model, "forward_features"):

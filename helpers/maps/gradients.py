@@ -1,6 +1,6 @@
 """Class-specific explanations: attention weighted by its gradient, then followed through layers.
 
-Attention rollout (:mod:`helpers.rollout`) gives one map per image, whatever class you ask
+Attention rollout (:mod:`helpers.maps.rollout`) gives one map per image, whatever class you ask
 about. To ask "which patches made the model say *cat*?", weight every layer's attention by
 its gradient with respect to that class's score: an entry that raises the score when it grows
 gets a positive weight, one that lowers it a negative one. Two ways to combine the layers:
@@ -14,7 +14,7 @@ gets a positive weight, one that lowers it a negative one. Two ways to combine t
   ``Ā_l = mean_h (∇A_l ⊙ A_l)⁺`` and ``R ← R + Ā_l · R``, starting from ``R = I``; no
   re-normalisation, so layers with large gradients count more.
 
-The gradients come from :func:`helpers.attention.capture_attention` with ``detach=False``:
+The gradients come from :func:`helpers.maps.capture.capture_attention` with ``detach=False``:
 one forward pass with autograd on, then ``torch.autograd.grad`` for every class at once (one
 batched backward pass), taken with respect to the captured tensors themselves. They therefore
 pair with the right layer by construction (vit-explain's backward hooks collect them last layer
@@ -35,8 +35,8 @@ from typing import Any
 
 import torch
 
-from helpers.attention import capture_attention
-from helpers.rollout import attention_rollout, fuse_heads
+from helpers.maps.capture import capture_attention
+from helpers.maps.rollout import attention_rollout, fuse_heads
 from helpers.shapes import require_nonempty
 
 __all__ = [
@@ -171,7 +171,8 @@ def rollout_fused(fused: Sequence[torch.Tensor] | torch.Tensor, discard_ratio: f
         discard_ratio: Fraction in [0, 1) of each map's lowest entries to drop.
 
     Returns:
-        (B, N - 1) class-token row over the patches, as :func:`helpers.rollout.attention_rollout`.
+        (B, N - 1) class-token row over the patches, as
+        :func:`helpers.maps.rollout.attention_rollout`.
     """
     layers = _fused_layers(fused)
     return attention_rollout([m.unsqueeze(1) for m in layers], "mean", discard_ratio)
@@ -221,11 +222,11 @@ def gradient_rollout(loaded: Any, image: Any, class_index: int, discard_ratio: f
 
     Each layer's attention is multiplied by its gradient with respect to the class's logit,
     negatives are clamped, heads averaged (``head_fusion``), and the layers rolled out as in
-    :func:`helpers.rollout.attention_rollout`.
+    :func:`helpers.maps.rollout.attention_rollout`.
 
     Args:
         loaded: What :func:`helpers.models.load` returned.
-        image: Anything :func:`helpers.images.load_image` accepts.
+        image: Anything :func:`helpers.data.images.load_image` accepts.
         class_index: The class to explain.
         discard_ratio: Fraction in [0, 1) of each layer's lowest entries to drop.
         head_fusion: ``"mean"``, ``"max"`` or ``"min"``.
@@ -242,7 +243,7 @@ def chefer_relevance(loaded: Any, image: Any, class_index: int) -> torch.Tensor:
 
     Args:
         loaded: What :func:`helpers.models.load` returned.
-        image: Anything :func:`helpers.images.load_image` accepts.
+        image: Anything :func:`helpers.data.images.load_image` accepts.
         class_index: The class to explain.
 
     Returns:

@@ -25,8 +25,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from helpers.config import STAND_IN_FILENAME, WEIGHTS_ENV, stand_in_checkpoint, weights_dir
-from helpers.network import check_network
+from helpers.setup.config import STAND_IN_FILENAME, WEIGHTS_ENV, stand_in_checkpoint, weights_dir
+from helpers.setup.network import check_network
 
 __all__ = ["LIBRARIES", "DEFAULT_NAMES", "PINNED_REVISIONS", "STAND_IN_ARCH", "LoadedModel",
            "load"]
@@ -85,12 +85,12 @@ class LoadedModel:
         """Preprocess images into one batch on the model's device.
 
         Args:
-            images: Anything :func:`helpers.images.load_image` accepts, B of them.
+            images: Anything :func:`helpers.data.images.load_image` accepts, B of them.
 
         Returns:
             Pixel values of shape (B, 3, H, W).
         """
-        from helpers.images import load_image
+        from helpers.data.images import load_image
 
         tensors = [self.preprocess(load_image(image)) for image in images]  # B x (3, H, W)
         return torch.stack(tensors).to(self.device)  # (B, 3, H, W)
@@ -275,7 +275,7 @@ def _load_torchvision(name: str, online: bool) -> LoadedModel:
                            "pretrained")
     stand_in = _stand_in_timm() if name.startswith("vit_") else None
     if stand_in is not None:
-        from helpers.convert import timm_to_torchvision
+        from helpers.models.convert import timm_to_torchvision
 
         return LoadedModel("torchvision", name, timm_to_torchvision(stand_in),
                            _timm_transform(stand_in), labels, _stand_in_source("torchvision"),
@@ -316,7 +316,7 @@ def _load_transformers(name: str, online: bool) -> LoadedModel:
         pass  # not in the local cache: fall through to the stand-in
     stand_in = _stand_in_timm()
     if stand_in is not None:
-        from helpers.convert import timm_to_transformers
+        from helpers.models.convert import timm_to_transformers
 
         labels = _timm_labels(stand_in)
         model = timm_to_transformers(stand_in, dict(enumerate(labels)))

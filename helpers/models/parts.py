@@ -1,10 +1,10 @@
 """The weights of a ViT, read from a torchvision, transformers or timm model into one layout.
 
 The three libraries store the same numbers under different names (see
-:mod:`helpers.convert`) and, for the attention input projection, in different shapes: timm
+:mod:`helpers.models.convert`) and, for the attention input projection, in different shapes: timm
 and torchvision keep one fused ``(3D, D)`` matrix whose rows are ``[q; k; v]``, Hugging Face
 keeps three separate ``(D, D)`` matrices. :func:`vit_parts` reads any of them into
-:class:`ViTParts`, with ``q``, ``k`` and ``v`` always separate, so :mod:`helpers.by_hand`
+:class:`ViTParts`, with ``q``, ``k`` and ``v`` always separate, so :mod:`helpers.models.by_hand`
 can compute the model with plain tensor operations.
 
 The tensors are the model's own parameters (no copies); use them under ``torch.no_grad()``.
@@ -232,7 +232,7 @@ def _torchvision_parts(tv: nn.Module) -> ViTParts:
 
 
 def _transformers_parts(model: nn.Module) -> ViTParts:
-    from helpers.convert import hf_layer_parts, hf_layers
+    from helpers.models.convert import hf_layer_parts, hf_layers
 
     vit = getattr(model, "vit", model)
     heads = int(vit.config.num_attention_heads)

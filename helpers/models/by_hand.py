@@ -9,7 +9,7 @@ Every step of the forward pass, written out so each line can be compared with th
       -> depth x block_forward    (B, 1 + N, D)     pre-norm attention + MLP, each with a residual
       -> final LayerNorm, take token 0 -> head     (B, classes)
 
-Weights come from :func:`helpers.vit_parts.vit_parts`, the same for torchvision,
+Weights come from :func:`helpers.models.parts.vit_parts`, the same for torchvision,
 transformers and timm. Notebook 04 teaches these steps inline, then uses this module.
 """
 
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
+from helpers.models.parts import BlockParts, Linear, Norm, ViTParts
 from helpers.shapes import require_nonempty
-from helpers.vit_parts import BlockParts, Linear, Norm, ViTParts
 
 __all__ = [
     "patchify",
@@ -237,7 +237,7 @@ def vit_forward(images: torch.Tensor, parts: ViTParts) -> ForwardTrace:
 
     Args:
         images: (B, 3, H, W) preprocessed pixels at the model's input size.
-        parts: The model's weights, from :func:`helpers.vit_parts.vit_parts`.
+        parts: The model's weights, from :func:`helpers.models.parts.vit_parts`.
 
     Returns:
         Final tokens, class token, logits and every block's attention.

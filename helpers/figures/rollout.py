@@ -21,7 +21,7 @@ def attention_distance_figure(distances: np.ndarray | torch.Tensor, uniform: flo
 
     Args:
         distances: (L, heads) mean distances in pixels, e.g. from
-            :func:`helpers.rollout.mean_attention_distance`.
+            :func:`helpers.maps.rollout.mean_attention_distance`.
         uniform: The distance of a head that attends to every patch equally; drawn as a
             dashed line when given.
         image_size: Image side in pixels; sets the top of the y axis when given.

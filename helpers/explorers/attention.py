@@ -36,8 +36,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from helpers.vit_figures import overlay_alpha
-from helpers.widgets import STATUS_CLASS
+from helpers.explorers.base import STATUS_CLASS
+from helpers.figures.vit import overlay_alpha
 
 __all__ = ["AttentionExplorer", "attention_maps_array"]
 
@@ -47,7 +47,7 @@ def attention_maps_array(attentions: Sequence[torch.Tensor] | torch.Tensor, inde
 
     Args:
         attentions: ``depth`` tensors of shape (B, heads, 1 + N, 1 + N) (what
-            :func:`helpers.attention.capture_attention` gives), or one tensor of shape
+            :func:`helpers.maps.capture.capture_attention` gives), or one tensor of shape
             (depth, heads, 1 + N, 1 + N); token 0 is the class token, N a square number.
         index: Which image of the batch.
 
@@ -85,7 +85,7 @@ class AttentionExplorer:
 
     Args:
         image: (H, W, 3) photo in [0, 1] (e.g. from
-            :func:`helpers.vit_figures.pixels_to_image`), the crop the model saw.
+            :func:`helpers.figures.vit.pixels_to_image`), the crop the model saw.
         attentions: As for :func:`attention_maps_array`.
         index: Which image of the batch.
         size: Figure side in inches.
@@ -96,7 +96,7 @@ class AttentionExplorer:
         use_cls: The ``Checkbox`` that makes the class token the query.
         image: The ``Image`` widget showing the figure.
         figure: The matplotlib figure (photo, overlay, query box).
-        status: ``Label`` (CSS class :data:`helpers.widgets.STATUS_CLASS`) written after
+        status: ``Label`` (CSS class :data:`helpers.explorers.base.STATUS_CLASS`) written after
             every redraw: what is shown, the brightest patch's share of the attention, and
             the redraw time.
         maps: (depth, heads, 1 + N, g, g) maps, each scaled to its own maximum.

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.config import DATA_ENV, data_dir
-from helpers.network import check_network
+from helpers.setup.config import DATA_ENV, data_dir
+from helpers.setup.network import check_network
 
 __all__ = [
     "CIFAR10_NPZ",

@@ -1,7 +1,7 @@
 """Attention rollout (Abnar & Zuidema, 2020) and the attention distance of the ViT paper.
 
 Both are pure functions of the per-layer attention maps that
-``helpers.attention.capture_attention`` collects: a list with one tensor of shape
+``helpers.maps.capture.capture_attention`` collects: a list with one tensor of shape
 (B, heads, N, N) per layer, where token 0 is the class token and tokens 1..N-1 are
 the patches in row-major order.
 

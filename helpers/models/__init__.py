@@ -1,0 +1,13 @@
+"""TODO map."""
+
+from helpers.models.loading import (
+    DEFAULT_NAMES,
+    LIBRARIES,
+    PINNED_REVISIONS,
+    STAND_IN_ARCH,
+    LoadedModel,
+    load,
+)
+
+__all__ = ["LIBRARIES", "DEFAULT_NAMES", "PINNED_REVISIONS", "STAND_IN_ARCH", "LoadedModel",
+           "load"]
