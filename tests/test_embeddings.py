@@ -12,10 +12,9 @@ from helpers.maps.embeddings import (
     EMBEDDING_KINDS,
     Embeddings,
     extract_embeddings,
-    fused_attention,
-    library_of,
     token_states,
 )
+from helpers.models.libraries import attention_kernel, library_of
 
 SIZE, PATCH, DIM, CLASSES = 32, 8, 24, 4
 TOKENS = (SIZE // PATCH) ** 2 + 1
@@ -104,16 +103,16 @@ def test_batched_fused_equals_one_at_a_time_eager(trio, images, library):
 
 def test_fused_attention_switches_and_restores(trio):
     timm_model, hf = trio["timm"], trio["transformers"]
-    with fused_attention(timm_model):
+    with attention_kernel(timm_model, fused=True):
         assert all(block.attn.fused_attn for block in timm_model.blocks)
     assert not any(block.attn.fused_attn for block in timm_model.blocks)
-    with fused_attention(hf):
+    with attention_kernel(hf, fused=True):
         assert hf.config._attn_implementation == "sdpa"
     assert hf.config._attn_implementation == "eager"
-    with pytest.raises(RuntimeError), fused_attention(timm_model):
+    with pytest.raises(RuntimeError), attention_kernel(timm_model, fused=True):
         raise RuntimeError("inside")
     assert not any(block.attn.fused_attn for block in timm_model.blocks)
-    with fused_attention(hf):
+    with attention_kernel(hf, fused=True):
         with torch.inference_mode():
             out = hf(pixel_values=torch.randn(1, 3, SIZE, SIZE), output_attentions=True)
         assert not out.attentions  # fused attention forms no maps: the reason we restore

@@ -7,7 +7,8 @@ import torch
 from tiny_vits import DEPTH, DIM, HEADS, LIBRARIES, PATCH, tiny_timm, tiny_trio
 from torch import nn
 
-from helpers.models.parts import library_of, vit_parts
+from helpers.models.libraries import library_of
+from helpers.models.parts import vit_parts
 
 
 def test_the_three_libraries_give_the_same_parts():
@@ -61,7 +62,7 @@ def test_unsupported_variants_raise():
                                 hidden_dim=24, mlp_dim=48, num_classes=3, representation_size=10)
     with pytest.raises(ValueError, match="pre-logits"):
         vit_parts(pre_logits)
-    with pytest.raises(ValueError, match="timm, torchvision or Hugging Face ViT"):
+    with pytest.raises(ValueError, match="torchvision, transformers or timm ViT"):
         vit_parts(nn.Linear(2, 2))
     with pytest.raises(ValueError, match="nn.Module"):
         vit_parts("vit")

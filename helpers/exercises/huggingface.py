@@ -78,13 +78,10 @@ def reference_attention_maps(model: nn.Module, pixel_values: torch.Tensor
     Returns:
         One (B, heads, N, N) tensor per layer.
     """
-    saved = model.config._attn_implementation
-    model.set_attn_implementation("eager")
-    try:
-        with torch.inference_mode():
-            output = model(pixel_values=pixel_values, output_attentions=True)
-    finally:
-        model.set_attn_implementation(saved)
+    from helpers.models.libraries import attention_kernel
+
+    with attention_kernel(model, fused=False), torch.inference_mode():
+        output = model(pixel_values=pixel_values, output_attentions=True)
     return tuple(output.attentions)
 
 
@@ -159,7 +156,8 @@ def check_split_qkv(fn: Callable[[torch.Tensor, torch.Tensor], Any]) -> CheckRes
     A tiny random timm ViT is converted to transformers with the student's split; its
     logits must equal timm's.
     """
-    from helpers.models.convert import hf_layer_parts, hf_layers, timm_to_transformers
+    from helpers.models.convert import timm_to_transformers
+    from helpers.models.libraries import hf_layer_parts, hf_layers
 
     name = "split_qkv"
     vit = _tiny_timm(seed=0)
@@ -201,11 +199,13 @@ def check_split_qkv(fn: Callable[[torch.Tensor, torch.Tensor], Any]) -> CheckRes
 def _tiny_hf_sdpa(seed: int) -> nn.Module:
     from transformers import ViTConfig, ViTForImageClassification
 
+    from helpers.models.libraries import set_attention_implementation
+
     torch.manual_seed(seed)
     config = ViTConfig(image_size=32, patch_size=8, hidden_size=24, num_hidden_layers=2,
                        num_attention_heads=2, intermediate_size=48, num_labels=3)
     model = ViTForImageClassification(config).eval()
-    model.set_attn_implementation("sdpa")
+    set_attention_implementation(model, "sdpa")
     return model
 
 

@@ -12,7 +12,8 @@ Each library hides the attention matrix behind a faster code path that never bui
 - **timm**: ``fused_attn=True`` calls ``scaled_dot_product_attention``. Every attention block
   gets ``fused_attn=False``; a hook on its ``attn_drop`` reads its input, the softmax output.
 
-Everything is undone on exit, also when the ``with`` block raises. A layer that runs but yields
+The kernel switches themselves live in :mod:`helpers.models.libraries`. Everything is undone
+on exit, also when the ``with`` block raises. A layer that runs but yields
 no probabilities raises ``RuntimeError`` instead of silently capturing nothing.
 
 The outputs do not change: bit for bit for what :func:`helpers.models.load` returns from timm
@@ -31,13 +32,14 @@ Example::
 from __future__ import annotations
 
 import inspect
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import torch
 from torch import nn
+
+from helpers.models.libraries import attention_kernel, hf_top, unwrap
 
 __all__ = ["capture_attention"]
 
@@ -64,7 +66,7 @@ def capture_attention(model: Any, *, detach: bool = True) -> Iterator[list[torch
         ValueError: no attention layer of a supported library was found in the model.
         RuntimeError: (during the forward pass) a layer ran without producing probabilities.
     """
-    module = _as_module(model)
+    module = unwrap(model)
     maps: list[torch.Tensor] = []
 
     def record(weights: torch.Tensor | None, where: str) -> None:
@@ -77,6 +79,7 @@ def capture_attention(model: Any, *, detach: bool = True) -> Iterator[list[torch
         maps.append(weights.detach() if detach else weights)
 
     with ExitStack() as stack:
+        stack.enter_context(attention_kernel(module, fused=False))  # the explicit softmax path
         found = (_attach_torchvision(module, record, stack)
                  + _attach_timm(module, record, maps, stack)
                  + _attach_transformers(module, record, stack))
@@ -89,16 +92,6 @@ def capture_attention(model: Any, *, detach: bool = True) -> Iterator[list[torch
 
 
 # --------------------------------------------------------------------------- shared helpers
-
-
-def _as_module(model: Any) -> nn.Module:
-    if isinstance(model, nn.Module):
-        return model
-    inner = getattr(model, "model", None)
-    if isinstance(inner, nn.Module):
-        return inner
-    raise TypeError(f"model must be an nn.Module or what helpers.models.load returned; got "
-                    f"{type(model).__name__}.")
 
 
 Record = Callable[[torch.Tensor | None, str], None]
@@ -165,9 +158,6 @@ def _attach_timm(module: nn.Module, record: Record, maps: list, stack: ExitStack
     for name, sub in module.named_modules():
         if not _is_timm_attention(sub):
             continue
-        previous = sub.fused_attn
-        sub.fused_attn = False
-        stack.callback(setattr, sub, "fused_attn", previous)
         seen_before: list[int] = []
 
         def drop_hook(_module: nn.Module, inputs: tuple, _output: torch.Tensor, *,
@@ -193,20 +183,16 @@ def _attach_timm(module: nn.Module, record: Record, maps: list, stack: ExitStack
 
 
 def _transformers_attention(module: nn.Module
-                            ) -> tuple[list[tuple[str, nn.Module]], int | None, nn.Module | None]:
+                            ) -> tuple[list[tuple[str, nn.Module]], int | None]:
     """The attention modules of a Hugging Face model and where their weights are returned.
 
     Returns:
         (name, module) pairs; the output index holding the weights (None for the
-        transformers 4 layout, which needs ``output_attentions=True``); the top model.
+        transformers 4 layout, which needs ``output_attentions=True``).
     """
-    if "transformers" not in sys.modules:  # a Hugging Face model means it was imported
-        return [], None, None
-    from transformers import PreTrainedModel
-
-    top = next((sub for sub in module.modules() if isinstance(sub, PreTrainedModel)), None)
+    top = hf_top(module)
     if top is None:
-        return [], None, None
+        return [], None
     spec = getattr(type(top), "_can_record_outputs", None) or {}
     spec = spec.get("attentions")
     if spec is not None:  # transformers 5: the model names its attention class itself
@@ -214,23 +200,18 @@ def _transformers_attention(module: nn.Module
         index = int(getattr(spec, "index", 1) or 1)
         found = [(n, s) for n, s in module.named_modules()
                  if isinstance(target, type) and isinstance(s, target)]
-        return found, index, top
+        return found, index
     # transformers 4: XxxSelfAttention(hidden_states, head_mask, output_attentions)
     found = [(n, s) for n, s in module.named_modules()
              if type(s).__name__.endswith("SelfAttention")
              and "output_attentions" in inspect.signature(s.forward).parameters]
-    return found, None, top
+    return found, None
 
 
 def _attach_transformers(module: nn.Module, record: Record, stack: ExitStack) -> int:
-    found, index, top = _transformers_attention(module)
+    found, index = _transformers_attention(module)
     if not found:
         return 0
-    config = getattr(top, "config", None)
-    previous = getattr(config, "_attn_implementation", None)
-    if previous not in (None, "eager") and hasattr(top, "set_attn_implementation"):
-        top.set_attn_implementation("eager")
-        stack.callback(top.set_attn_implementation, previous)
     for name, sub in found:
         if index is not None:
             def post_hook(_module: nn.Module, _args: tuple, output: tuple, *, where: str = name,

@@ -18,7 +18,7 @@ distillation or register tokens). From it:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,13 +27,13 @@ import torch
 from PIL import Image
 from torch import nn
 
+from helpers.models.libraries import attention_kernel, library_of
+
 __all__ = [
     "EMBEDDING_KINDS",
     "Embeddings",
     "TokenStates",
-    "library_of",
     "token_states",
-    "fused_attention",
     "extract_embeddings",
 ]
 
@@ -88,23 +88,6 @@ class TokenStates:
     pooler: torch.Tensor | None = None
 
 
-def library_of(model: nn.Module) -> str:
-    """Which library a ViT model comes from: ``"torchvision"``, ``"transformers"`` or ``"timm"``.
-
-    Raises:
-        ValueError: the model is none of the three ViT kinds this module knows.
-    """
-    module = type(model).__module__
-    if module.startswith("transformers."):
-        return "transformers"
-    if module.startswith("timm.") and hasattr(model, "forward_features"):
-        return "timm"
-    if module.startswith("torchvision.") and hasattr(model, "_process_input"):
-        return "torchvision"
-    raise ValueError(f"model must be a torchvision, transformers or timm ViT; got "
-                     f"{type(model).__module__}.{type(model).__name__}.")
-
-
 def token_states(model: nn.Module, pixel_values: torch.Tensor) -> TokenStates:
     """Run a ViT up to its final norm and return every token's state.
 
@@ -139,44 +122,6 @@ def token_states(model: nn.Module, pixel_values: torch.Tensor) -> TokenStates:
     cls = model.class_token.expand(x.shape[0], -1, -1)  # (B, 1, D)
     states = model.encoder(torch.cat([cls, x], dim=1))  # (B, 1 + N, D), ends with encoder.ln
     return TokenStates(states, 1)
-
-
-@contextlib.contextmanager
-def fused_attention(model: nn.Module) -> Iterator[nn.Module]:
-    """Temporarily switch a ViT to fused (scaled-dot-product) attention, then restore it.
-
-    Attention maps are not needed for embeddings, and the fused kernel is faster than the
-    explicit softmax path the course loads models with (so that attention can be captured).
-    The outputs agree to about 1e-6.
-
-    Args:
-        model: A torchvision, transformers or timm ViT.
-
-    Yields:
-        The same model, with its original attention setting restored on exit.
-    """
-    library = library_of(model)
-    if library == "timm":
-        blocks = [m for m in model.modules() if hasattr(m, "fused_attn")]
-        saved = [m.fused_attn for m in blocks]
-        try:
-            for module in blocks:
-                module.fused_attn = True
-            yield model
-        finally:
-            for module, value in zip(blocks, saved, strict=True):
-                module.fused_attn = value
-    elif library == "transformers" and hasattr(model, "set_attn_implementation"):
-        saved = model.config._attn_implementation
-        try:
-            if saved != "sdpa":
-                model.set_attn_implementation("sdpa")
-            yield model
-        finally:
-            if model.config._attn_implementation != saved:
-                model.set_attn_implementation(saved)
-    else:  # torchvision already calls nn.MultiheadAttention with need_weights=False
-        yield model
 
 
 def _as_image_list(images: Any) -> list[Any]:
@@ -239,7 +184,7 @@ def extract_embeddings(
     chunks: dict[str, list[torch.Tensor]] = {"cls": [], "mean": [], "pooler": []}
     was_training = network.training
     network.eval()
-    context = fused_attention(network) if fused else contextlib.nullcontext(network)
+    context = attention_kernel(network, fused=True) if fused else contextlib.nullcontext(network)
     try:
         with context, torch.inference_mode(), \
                 tqdm(total=len(items), desc=desc, unit="img", disable=not progress) as bar:

@@ -1,8 +1,8 @@
 """TODO map."""
 
+from helpers.models.libraries import LIBRARIES
 from helpers.models.loading import (
     DEFAULT_NAMES,
-    LIBRARIES,
     PINNED_REVISIONS,
     STAND_IN_ARCH,
     LoadedModel,

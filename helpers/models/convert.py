@@ -16,8 +16,8 @@ one case differently shaped) parameters:
 | classifier | ``head`` | ``heads.head`` | ``classifier`` |
 
 (transformers 4.x names the attention parts ``attention.attention.query/key/value`` and
-``attention.output.dense``, and the MLP ``intermediate.dense`` / ``output.dense``; both
-layouts are handled.)
+``attention.output.dense``, and the MLP ``intermediate.dense`` / ``output.dense``;
+:func:`helpers.models.libraries.hf_layer_parts` names both layouts alike.)
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from functools import partial
 import torch
 from torch import nn
 
+from helpers.models.libraries import hf_layer_parts, hf_layers, use_eager_attention
+
 __all__ = [
     "ViTArchitecture",
     "architecture_of",
-    "hf_layers",
-    "hf_layer_parts",
     "timm_to_torchvision",
     "timm_to_transformers",
 ]
@@ -169,33 +169,6 @@ def timm_to_torchvision(vit: nn.Module) -> nn.Module:
     return tv.eval()
 
 
-def hf_layers(model: nn.Module) -> nn.ModuleList:
-    """The encoder layers of a Hugging Face ViT (``ViTModel`` or a model wrapping one)."""
-    vit = getattr(model, "vit", model)
-    if hasattr(vit, "layers"):  # transformers 5
-        return vit.layers
-    return vit.encoder.layer  # transformers 4
-
-
-def hf_layer_parts(layer: nn.Module) -> dict[str, nn.Module]:
-    """Name the parts of one Hugging Face ViT layer the same way for transformers 4 and 5.
-
-    Returns:
-        ``q``, ``k``, ``v``, ``o`` (Linear D -> D), ``norm1``, ``norm2`` (LayerNorm),
-        ``fc1`` (Linear D -> mlp_dim), ``fc2`` (Linear mlp_dim -> D).
-    """
-    attention = layer.attention
-    if hasattr(attention, "q_proj"):  # transformers 5
-        q, k, v, o = attention.q_proj, attention.k_proj, attention.v_proj, attention.o_proj
-        fc1, fc2 = layer.mlp.fc1, layer.mlp.fc2
-    else:  # transformers 4
-        inner = attention.attention
-        q, k, v, o = inner.query, inner.key, inner.value, attention.output.dense
-        fc1, fc2 = layer.intermediate.dense, layer.output.dense
-    return {"q": q, "k": k, "v": v, "o": o, "norm1": layer.layernorm_before,
-            "norm2": layer.layernorm_after, "fc1": fc1, "fc2": fc2}
-
-
 @torch.no_grad()
 def timm_to_transformers(vit: nn.Module, id2label: Mapping[int, str]) -> nn.Module:
     """Build Hugging Face's ``ViTForImageClassification`` holding a timm ViT's weights.
@@ -230,7 +203,7 @@ def timm_to_transformers(vit: nn.Module, id2label: Mapping[int, str]) -> nn.Modu
         label2id={name: index for index, name in id2label.items()},
     )
     hf = ViTForImageClassification(config)
-    hf.set_attn_implementation("eager")
+    use_eager_attention(hf)
     d = arch.dim
     embeddings = hf.vit.embeddings
     embeddings.cls_token.copy_(vit.cls_token)  # (1, 1, D)

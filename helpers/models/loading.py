@@ -25,13 +25,12 @@ import torch
 from PIL import Image
 from torch import nn
 
+from helpers.models.libraries import LIBRARIES, use_eager_attention
 from helpers.setup.config import STAND_IN_FILENAME, WEIGHTS_ENV, stand_in_checkpoint, weights_dir
 from helpers.setup.network import check_network
 
-__all__ = ["LIBRARIES", "DEFAULT_NAMES", "PINNED_REVISIONS", "STAND_IN_ARCH", "LoadedModel",
+__all__ = ["DEFAULT_NAMES", "PINNED_REVISIONS", "STAND_IN_ARCH", "LoadedModel",
            "load"]
-
-LIBRARIES = ("torchvision", "transformers", "timm")
 
 #: The models the series teaches with.
 DEFAULT_NAMES = {
@@ -218,7 +217,7 @@ def _stand_in_timm() -> nn.Module | None:
         detail = " ".join(line.strip() for line in first[:3])
         raise ValueError(f"{path}: does not hold {STAND_IN_ARCH} weights ({detail[:300]}). "
                          f"Use the file from ../shared/weights or unset {WEIGHTS_ENV}.") from None
-    return _unfuse_timm(model).eval()
+    return use_eager_attention(model).eval()
 
 
 def _stand_in_source(library: str) -> str:
@@ -244,14 +243,6 @@ def _timm_labels(model: nn.Module) -> list[str]:
     if subset is None:
         return [f"class {i}" for i in range(model.num_classes)]
     return list(ImageNetInfo(subset).label_descriptions())
-
-
-def _unfuse_timm(model: nn.Module) -> nn.Module:
-    """Switch every timm attention block to the explicit softmax path, so hooks see it."""
-    for module in model.modules():
-        if hasattr(module, "fused_attn"):
-            module.fused_attn = False
-    return model
 
 
 # --------------------------------------------------------------------------- torchvision
@@ -359,7 +350,7 @@ def _random_transformers(name: str) -> LoadedModel:
     config = ViTConfig(num_labels=len(labels), id2label=dict(enumerate(labels)),
                        label2id={label: i for i, label in enumerate(labels)})
     model = ViTForImageClassification(config)
-    model.set_attn_implementation("eager")
+    use_eager_attention(model)
     return LoadedModel("transformers", name, model, _hf_preprocess(ViTImageProcessor()), labels,
                        f"random weights: ViT-B/16 architecture, transformers' default ViTConfig "
                        f"({_no_weights_reason()})", "random")
@@ -383,7 +374,7 @@ def _load_timm(name: str, online: bool) -> LoadedModel:
         except RuntimeError as err:
             raise ValueError(f"timm could not load pretrained {name!r}: {err}") from None
         where = "from the local cache, offline" if cached else "downloaded or cached"
-        return _timm_loaded(name, _unfuse_timm(model), f"pretrained: timm {name} ({where})",
+        return _timm_loaded(name, use_eager_attention(model), f"pretrained: timm {name} ({where})",
                             "pretrained")
     stand_in = _stand_in_timm() if arch.startswith("vit_") else None
     if stand_in is not None:
@@ -393,7 +384,7 @@ def _load_timm(name: str, online: bool) -> LoadedModel:
             stand_in.reset_classifier(0)
             source += f"; classifier removed to match {name}, whose own weights need the network"
         return _timm_loaded(name, stand_in, source, "stand-in")
-    model = _unfuse_timm(timm.create_model(name, pretrained=False))
+    model = use_eager_attention(timm.create_model(name, pretrained=False))
     return _timm_loaded(name, model,
                         f"random weights: timm {arch} architecture "
                         f"({_no_weights_reason(None if arch.startswith('vit_') else arch)})",

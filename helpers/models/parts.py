@@ -18,7 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["Linear", "Norm", "BlockParts", "ViTParts", "vit_parts", "library_of"]
+from helpers.models.libraries import library_of
+
+__all__ = ["Linear", "Norm", "BlockParts", "ViTParts", "vit_parts"]
 
 
 @dataclass(frozen=True)
@@ -129,22 +131,6 @@ class ViTParts:
         return self.blocks[0].num_heads
 
 
-def library_of(model: nn.Module) -> str:
-    """Which library a ViT comes from: ``"torchvision"``, ``"transformers"`` or ``"timm"``.
-
-    Raises:
-        ValueError: none of the three ViT classes.
-    """
-    if hasattr(model, "blocks") and hasattr(model, "patch_embed"):
-        return "timm"
-    if hasattr(model, "conv_proj") and hasattr(model, "encoder"):
-        return "torchvision"
-    if hasattr(getattr(model, "vit", model), "embeddings"):
-        return "transformers"
-    raise ValueError(f"model must be a timm, torchvision or Hugging Face ViT; got "
-                     f"{type(model).__name__}.")
-
-
 def vit_parts(model: Any) -> ViTParts:
     """Read a ViT's weights into the shared layout.
 
@@ -232,7 +218,7 @@ def _torchvision_parts(tv: nn.Module) -> ViTParts:
 
 
 def _transformers_parts(model: nn.Module) -> ViTParts:
-    from helpers.models.convert import hf_layer_parts, hf_layers
+    from helpers.models.libraries import hf_layer_parts, hf_layers
 
     vit = getattr(model, "vit", model)
     heads = int(vit.config.num_attention_heads)
