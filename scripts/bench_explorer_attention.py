@@ -36,7 +36,7 @@ from helpers.maps.capture import capture_attention
 from helpers.explorers.attention import AttentionExplorer
 from helpers.data.images import sample_images
 from helpers.models import load
-from helpers.figures.vit import pixels_to_image
+from helpers.data.preprocessing import pixels_to_image
 
 
 def time_moves(explorer, moves):

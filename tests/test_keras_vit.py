@@ -243,7 +243,7 @@ def test_train_restores_the_best_validation_epoch(tmp_path):
     keras.utils.set_random_seed(0)
     x, y = _separable_data(48)
     model = kv.build_improved_vit(x, NUM_CLASSES, TINY_GAP)
-    history = tr.train(model, tr.Recipe("t", 1e-3, 0.0, 16), x, y, x[:32], y[:32], epochs=3,
+    history = tr.train(model, tr.TrainingRecipe("t", 1e-3, 0.0, 16), x, y, x[:32], y[:32], epochs=3,
                        checkpoint=tmp_path / "b.weights.h5", num_classes=NUM_CLASSES, verbose=0)
     restored = tr.scores(tr.predict_logits(model, x[:32]), y[:32])["accuracy"]
     assert restored == pytest.approx(max(history["val_accuracy"]), abs=1e-6)
@@ -336,7 +336,7 @@ def test_micro_batches_give_the_same_update_as_whole_batches(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(32, 6)).astype("float32")
     y = rng.integers(0, NUM_CLASSES, size=32)
-    recipe = tr.Recipe("t", 1e-2, 0.0, 32)
+    recipe = tr.TrainingRecipe("t", 1e-2, 0.0, 32)
     start = keras.Sequential([keras.Input((6,)), keras.layers.Dense(NUM_CLASSES)])
     weights = {}
     for micro in (None, 8):
@@ -379,7 +379,7 @@ def test_schedule_warms_up_then_decays_to_zero():
     assert all(a >= b for a, b in zip(values[10:-1], values[11:], strict=True))
     assert values[100] == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(ValueError, match="schedule"):
-        tr.Recipe("x", 1e-3, 0.0, 8, schedule="step")
+        tr.TrainingRecipe("x", 1e-3, 0.0, 8, schedule="step")
 
 
 def test_scores_by_hand():

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from helpers.data.preprocessing import (
-    Recipe,
+    PreprocessingRecipe,
     Stage,
     interpolation_name,
     processor_from_recipe,
@@ -18,8 +18,8 @@ from helpers.data.preprocessing import (
     processor_stages,
     recipe_of,
     recipes_markdown,
-    stages_figure,
 )
+from helpers.figures.preprocessing import stages_figure
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_recipes_from_three_libraries():
     from torchvision.models import ViT_B_16_Weights
 
     hf = recipe_of(_processors()["google defaults"], "hf")
-    assert hf == Recipe("hf", (224, 224), None, "bilinear", (0.5,) * 3, (0.5,) * 3)
+    assert hf == PreprocessingRecipe("hf", (224, 224), None, "bilinear", (0.5,) * 3, (0.5,) * 3)
     assert (hf.describe_resize(), hf.describe_crop()) == ("224 x 224", "none")
     tv = recipe_of(ViT_B_16_Weights.IMAGENET1K_V1.transforms())
     assert (tv.resize, tv.crop, tv.interpolation) == (256, (224, 224), "bilinear")
@@ -86,7 +86,7 @@ def test_recipes_from_three_libraries():
     assert tv.mean == pytest.approx((0.485, 0.456, 0.406))
     config = resolve_data_config({}, model=timm.create_model("vit_tiny_patch16_224"))
     tm = recipe_of(config, "timm")
-    assert tm == Recipe("timm", 248, (224, 224), "bicubic", (0.5,) * 3, (0.5,) * 3)
+    assert tm == PreprocessingRecipe("timm", 248, (224, 224), "bicubic", (0.5,) * 3, (0.5,) * 3)
     assert recipe_of(create_transform(**config), "timm") == tm  # the Compose says the same
     assert recipe_of(processor_from_timm_config(config), "timm") == tm
     assert recipe_of(processor_from_recipe(tv), tv.name) == tv

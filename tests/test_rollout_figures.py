@@ -7,7 +7,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from helpers.figures.rollout import attention_distance_figure
+from helpers.figures.vit import attention_distance_figure
 
 
 def test_one_dot_per_layer_and_head_and_the_uniform_line():

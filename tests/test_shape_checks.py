@@ -17,9 +17,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers.data.preprocessing import pixels_to_image
 from helpers.explorers.attention import attention_maps_array
 from helpers.explorers.rollout import cls_rollout, discard_thresholds
-from helpers.figures.vit import mosaic, overlay_alpha, pixels_to_image
+from helpers.figures.maps import overlay_alpha
+from helpers.figures.vit import mosaic
 from helpers.keras import training
 from helpers.maps import dino, rollout
 from helpers.maps import gradients as gradient_rollout

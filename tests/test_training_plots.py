@@ -7,9 +7,9 @@ import pytest
 from matplotlib.figure import Figure
 
 from helpers.keras.figures import (
-    attention_overlay,
+    attention_rows,
     history_figure,
-    patch_grid,
+    patches_figure,
     prediction_grid,
 )
 
@@ -24,13 +24,13 @@ def _history(n: int) -> dict[str, list[float]]:
 def test_patch_grid_places_each_patch_on_its_grid_cell():
     image = RNG.integers(0, 256, size=(12, 12, 3)).astype(np.uint8)
     patches = image.reshape(3, 4, 3, 4, 3).transpose(0, 2, 1, 3, 4).reshape(9, 48)
-    fig = patch_grid(image, patches, 4)
+    fig = patches_figure(image, patches, 4)
     canvas = fig.axes[1].images[0].get_array()
     assert canvas.shape == (14, 14, 3)  # 3 patches of 4 pixels + 2 gaps
     np.testing.assert_array_equal(canvas[5:9, 10:14], image[4:8, 8:12])  # row 1, column 2
     assert "9 patches" in fig.axes[1].get_title()
     with pytest.raises(ValueError, match="square"):
-        patch_grid(image, patches[:8], 4)
+        patches_figure(image, patches[:8], 4)
 
 
 def test_history_figure_draws_train_and_validation_for_each_run():
@@ -57,9 +57,9 @@ def test_prediction_grid_colours_right_and_wrong():
 def test_attention_overlay_stretches_each_map_over_its_image():
     images = RNG.integers(0, 256, size=(2, 32, 32, 3)).astype(np.uint8)
     maps = RNG.random((2, 8, 8))
-    fig = attention_overlay(images, maps, titles=["x", "y"])
+    fig = attention_rows(images, maps, titles=["x", "y"])
     assert len(fig.axes) == 4
     overlay = fig.axes[1 * 2 + 0].images[1]  # bottom row, first image
     assert overlay.get_extent() == [-0.5, 31.5, 31.5, -0.5]
     with pytest.raises(ValueError, match="maps"):
-        attention_overlay(images, maps[0])
+        attention_rows(images, maps[0])

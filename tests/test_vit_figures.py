@@ -8,14 +8,9 @@ import torch
 from matplotlib.figure import Figure
 from torchvision.transforms import Compose, Normalize
 
-from helpers.figures.vit import (
-    attention_overlays,
-    filter_grid,
-    mosaic,
-    patch_grid,
-    pixels_to_image,
-    position_similarity_grid,
-)
+from helpers.data.preprocessing import pixels_to_image
+from helpers.figures.maps import attention_overlays
+from helpers.figures.vit import filter_grid, mosaic, patch_grid, position_similarity_grid
 
 
 def test_mosaic_places_tiles_with_gaps():

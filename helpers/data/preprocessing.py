@@ -6,33 +6,37 @@ normalise with a mean and standard deviation. :func:`processor_stages` redoes th
 with ``torchvision.transforms.v2.functional``, taking every number from the processor's
 own attributes, and keeps each intermediate image, so a notebook can show and check them.
 
-:class:`Recipe` puts three libraries' descriptions of preprocessing side by side: a
-Hugging Face processor, a torchvision weights preset (``weights.transforms()``) and a timm
+:class:`PreprocessingRecipe` puts three libraries' descriptions of preprocessing side by side:
+a Hugging Face processor, a torchvision weights preset (``weights.transforms()``) and a timm
 data config (``timm.data.resolve_data_config``) or Compose. :func:`processor_from_recipe`
 builds the Hugging Face processor that follows any of them.
+
+:func:`pixels_to_image` goes the other way: preprocessed pixels back to the photo the model
+saw, for drawing. (The stages as a figure: :func:`helpers.figures.preprocessing.stages_figure`.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from PIL import Image
+
+from helpers.shapes import require_nonempty
 
 __all__ = [
     "Stage",
-    "Recipe",
+    "PreprocessingRecipe",
     "interpolation_name",
     "processor_stages",
     "recipe_of",
     "recipes_markdown",
     "processor_from_recipe",
     "processor_from_timm_config",
-    "stages_figure",
+    "pixels_to_image",
 ]
 
 
@@ -52,7 +56,7 @@ class Stage:
 
 
 @dataclass(frozen=True)
-class Recipe:
+class PreprocessingRecipe:
     """A preprocessing recipe in one library-neutral form.
 
     Attributes:
@@ -187,9 +191,9 @@ def _pair(size: Any) -> tuple[int, int]:
     return (size[0], size[0]) if len(size) == 1 else (size[0], size[1])
 
 
-def _recipe_of_compose(transform: Any, name: str) -> Recipe:
-    """Recipe of a torchvision ``Compose`` of Resize, CenterCrop, ToTensor, Normalize (timm's
-    evaluation transform is one)."""
+def _recipe_of_compose(transform: Any, name: str) -> PreprocessingRecipe:
+    """The recipe of a torchvision ``Compose`` of Resize, CenterCrop, ToTensor, Normalize
+    (timm's evaluation transform is one)."""
     resize: tuple[int, int] | int | None = None
     crop, mode, mean, std = None, "bilinear", None, None
     for step in transform.transforms:
@@ -207,10 +211,10 @@ def _recipe_of_compose(transform: Any, name: str) -> Recipe:
             mean, std = _floats(step.mean), _floats(step.std)
     if resize is None or mean is None:
         raise ValueError("the Compose has no Resize or no Normalize step; cannot describe it.")
-    return Recipe(name or "torchvision Compose", resize, crop, mode, mean, std)
+    return PreprocessingRecipe(name or "torchvision Compose", resize, crop, mode, mean, std)
 
 
-def recipe_of(obj: Any, name: str = "") -> Recipe:
+def recipe_of(obj: Any, name: str = "") -> PreprocessingRecipe:
     """Describe a preprocessing recipe, whichever library it comes from.
 
     Args:
@@ -226,25 +230,27 @@ def recipe_of(obj: Any, name: str = "") -> Recipe:
     if isinstance(obj, Mapping) and "input_size" in obj:  # timm data config
         side = int(obj["input_size"][-1])
         crop_pct = float(obj.get("crop_pct", 1.0))
-        return Recipe(name or "timm data config", int(side / crop_pct), (side, side),
-                      interpolation_name(obj.get("interpolation", "bilinear")),
-                      _floats(obj["mean"]), _floats(obj["std"]))
+        return PreprocessingRecipe(name or "timm data config", int(side / crop_pct),
+                                   (side, side),
+                                   interpolation_name(obj.get("interpolation", "bilinear")),
+                                   _floats(obj["mean"]), _floats(obj["std"]))
     if hasattr(obj, "resize_size") and hasattr(obj, "crop_size"):  # torchvision preset
         resize = obj.resize_size
-        return Recipe(name or type(obj).__name__,
-                      int(resize[0]) if len(resize) == 1 else _pair(resize), _pair(obj.crop_size),
-                      interpolation_name(obj.interpolation), _floats(obj.mean), _floats(obj.std))
+        return PreprocessingRecipe(name or type(obj).__name__,
+                                   int(resize[0]) if len(resize) == 1 else _pair(resize),
+                                   _pair(obj.crop_size), interpolation_name(obj.interpolation),
+                                   _floats(obj.mean), _floats(obj.std))
     if type(obj).__name__ == "Compose" and hasattr(obj, "transforms"):
         return _recipe_of_compose(obj, name)
     if hasattr(obj, "image_mean") and hasattr(obj, "size"):  # Hugging Face processor
-        return Recipe(name or type(obj).__name__, _resize_of(obj.size), _crop_spec(obj),
-                      interpolation_name(obj.resample), _floats(obj.image_mean),
-                      _floats(obj.image_std))
+        return PreprocessingRecipe(name or type(obj).__name__, _resize_of(obj.size),
+                                   _crop_spec(obj), interpolation_name(obj.resample),
+                                   _floats(obj.image_mean), _floats(obj.image_std))
     raise ValueError(f"obj must be a Hugging Face image processor, a torchvision weights "
                      f"preset or Compose, or a timm data config dict; got {type(obj).__name__}.")
 
 
-def recipes_markdown(recipes: Sequence[Recipe]) -> str:
+def recipes_markdown(recipes: Sequence[PreprocessingRecipe]) -> str:
     """The recipes as a Markdown table, one column per recipe."""
     header = "| | " + " | ".join(r.name for r in recipes) + " |"
     rows = [("resize", [r.describe_resize() for r in recipes]),
@@ -257,7 +263,7 @@ def recipes_markdown(recipes: Sequence[Recipe]) -> str:
     return "\n".join(lines)
 
 
-def processor_from_recipe(recipe: Recipe) -> Any:
+def processor_from_recipe(recipe: PreprocessingRecipe) -> Any:
     """A Hugging Face ``ViTImageProcessor`` that follows ``recipe``.
 
     ``ViTImageProcessor`` can resize to an exact size or the shorter side
@@ -292,44 +298,27 @@ def processor_from_timm_config(config: Mapping[str, Any]) -> Any:
     return processor_from_recipe(recipe_of(config))
 
 
-def _displayable(tensor: torch.Tensor) -> np.ndarray:
-    """(3, H, W) tensor -> (H, W, 3) floats in [0, 1] for imshow (min-max if out of range)."""
-    x = tensor.detach().float().cpu()
-    if tensor.dtype == torch.uint8:
-        x = x / 255.0
-    low, high = float(x.min()), float(x.max())
-    if low < 0.0 or high > 1.0:
-        x = (x - low) / max(high - low, 1e-12)
-    return x.permute(1, 2, 0).numpy()  # (H, W, 3)
-
-
-def stages_figure(stages: Sequence[Stage], size: float = 2.8) -> Figure:
-    """Each stage's image above a histogram of its values.
-
-    Images whose values leave [0, 1] (after normalisation) are drawn min-max scaled;
-    the histogram shows their real range.
+def pixels_to_image(pixels: torch.Tensor, preprocess: Callable | None = None) -> np.ndarray:
+    """Turn preprocessed pixels back into a displayable photo, exactly as the model sees it.
 
     Args:
-        stages: From :func:`processor_stages`, or made by hand.
-        size: Inches per column.
+        pixels: (3, H, W) normalised tensor (one image of a batch).
+        preprocess: The transform that made it; when it contains a ``Normalize`` step its
+            mean and std are undone. Otherwise the values are rescaled to [0, 1].
 
     Returns:
-        The figure.
+        (H, W, 3) float array in [0, 1].
     """
-    if not stages:
-        raise ValueError("stages_figure needs at least one stage.")
-    fig = Figure(figsize=(size * len(stages), size * 1.75), layout="constrained")
-    axes = fig.subplots(2, len(stages), height_ratios=[2.2, 1], squeeze=False)
-    for column, stage in enumerate(stages):
-        top, bottom = axes[0, column], axes[1, column]
-        top.imshow(_displayable(stage.tensor))
-        top.set_axis_off()
-        shape = " x ".join(str(s) for s in stage.tensor.shape)
-        top.set_title(f"{stage.name}\n{shape} {str(stage.tensor.dtype).replace('torch.', '')}",
-                      fontsize=9)
-        values = stage.tensor.detach().float().cpu().reshape(-1).numpy()
-        bottom.hist(values, bins=50, color="tab:gray")
-        bottom.set_yticks([])
-        bottom.set_xlabel(f"{values.min():.3g} .. {values.max():.3g}", fontsize=8)
-        bottom.spines[["top", "right", "left"]].set_visible(False)
-    return fig
+    if pixels.ndim != 3 or pixels.shape[0] != 3:
+        raise ValueError(f"pixels must have shape (3, H, W); got {tuple(pixels.shape)}.")
+    require_nonempty("pixels", pixels, "(3, H, W)")
+    x = pixels.detach().cpu().float()  # (3, H, W)
+    normalize = next((t for t in getattr(preprocess, "transforms", [])
+                      if hasattr(t, "mean") and hasattr(t, "std")), None)
+    if normalize is not None:
+        mean = torch.as_tensor(normalize.mean, dtype=x.dtype).reshape(-1, 1, 1)  # (3, 1, 1)
+        std = torch.as_tensor(normalize.std, dtype=x.dtype).reshape(-1, 1, 1)  # (3, 1, 1)
+        x = x * std + mean
+    else:
+        x = (x - x.min()) / (x.max() - x.min()).clamp_min(1e-12)
+    return x.clamp(0, 1).permute(1, 2, 0).numpy()  # (H, W, 3)

@@ -37,7 +37,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from helpers.explorers.base import STATUS_CLASS
-from helpers.figures.vit import overlay_alpha
+from helpers.figures.maps import overlay_alpha
 
 __all__ = ["AttentionExplorer", "attention_maps_array"]
 

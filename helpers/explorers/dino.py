@@ -30,8 +30,7 @@ from matplotlib.figure import Figure
 
 from helpers.explorers.base import Explorer
 from helpers.explorers.picker import PhotoPicker, PickerExplorer
-from helpers.figures.maps import dim_outside
-from helpers.figures.vit import overlay_alpha
+from helpers.figures.maps import dim_outside, overlay_alpha
 from helpers.maps.dino import ImageMaps, image_maps, mass_threshold_mask
 
 __all__ = ["KINDS", "KEEPS", "Layers", "make_layers", "DinoExplorer"]

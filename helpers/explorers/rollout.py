@@ -33,9 +33,10 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from helpers.data.preprocessing import pixels_to_image
 from helpers.explorers.base import Explorer
 from helpers.explorers.picker import PhotoPicker, PickerExplorer
-from helpers.figures.vit import overlay_alpha, pixels_to_image
+from helpers.figures.maps import overlay_alpha
 from helpers.maps.gradients import attention_gradients, grad_weighted_attention
 from helpers.maps.rollout import HEAD_FUSIONS, fuse_heads
 from helpers.shapes import require_nonempty

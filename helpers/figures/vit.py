@@ -1,58 +1,31 @@
-"""Figures of a ViT's insides: the patch grid, embedding filters, position similarities and
-attention maps over the photo (notebook 04).
+"""Figures of a ViT's insides: the patch grid, and the ViT paper's Figure 7: patch-embedding
+filters, position-embedding similarities (notebook 04) and mean attention distance by depth
+(notebook 05). Maps over photos are in :mod:`helpers.figures.maps`.
 
-Each function takes arrays and returns a ``matplotlib.figure.Figure``; none calls
+Each function takes arrays or tensors and returns a ``matplotlib.figure.Figure``; none calls
 ``plt.show()`` or changes global matplotlib state. Grids of many small pictures are drawn as
 one mosaic image, which is much faster than one axes per picture.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
+from matplotlib import colormaps
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 
+from helpers.figures.arrays import as_array
 from helpers.shapes import require_nonempty
 
 __all__ = [
-    "pixels_to_image",
     "mosaic",
     "patch_grid",
     "filter_grid",
     "position_similarity_grid",
-    "attention_overlays",
-    "overlay_alpha",
+    "attention_distance_figure",
 ]
-
-
-def pixels_to_image(pixels: torch.Tensor, preprocess: Callable | None = None) -> np.ndarray:
-    """Turn preprocessed pixels back into a displayable photo, exactly as the model sees it.
-
-    Args:
-        pixels: (3, H, W) normalised tensor (one image of a batch).
-        preprocess: The transform that made it; when it contains a ``Normalize`` step its
-            mean and std are undone. Otherwise the values are rescaled to [0, 1].
-
-    Returns:
-        (H, W, 3) float array in [0, 1].
-    """
-    if pixels.ndim != 3 or pixels.shape[0] != 3:
-        raise ValueError(f"pixels must have shape (3, H, W); got {tuple(pixels.shape)}.")
-    require_nonempty("pixels", pixels, "(3, H, W)")
-    x = pixels.detach().cpu().float()  # (3, H, W)
-    normalize = next((t for t in getattr(preprocess, "transforms", [])
-                      if hasattr(t, "mean") and hasattr(t, "std")), None)
-    if normalize is not None:
-        mean = torch.as_tensor(normalize.mean, dtype=x.dtype).reshape(-1, 1, 1)  # (3, 1, 1)
-        std = torch.as_tensor(normalize.std, dtype=x.dtype).reshape(-1, 1, 1)  # (3, 1, 1)
-        x = x * std + mean
-    else:
-        x = (x - x.min()) / (x.max() - x.min()).clamp_min(1e-12)
-    return x.clamp(0, 1).permute(1, 2, 0).numpy()  # (H, W, 3)
 
 
 def mosaic(tiles: np.ndarray, gap: int = 1, fill: float = np.nan) -> np.ndarray:
@@ -114,7 +87,7 @@ def patch_grid(image: np.ndarray, patch_size: int) -> Figure:
     return fig
 
 
-def filter_grid(components: np.ndarray | torch.Tensor, explained: Sequence[float] | None = None,
+def filter_grid(components: Any, explained: Sequence[float] | None = None,
                 ncols: int = 7) -> Figure:
     """Patch-embedding filters (or their principal components) as small RGB images.
 
@@ -126,7 +99,7 @@ def filter_grid(components: np.ndarray | torch.Tensor, explained: Sequence[float
     Returns:
         The figure.
     """
-    comps = np.asarray(torch.as_tensor(components).detach().cpu(), dtype=np.float64)
+    comps = as_array(components, dtype=np.float64)
     if comps.ndim != 4 or comps.shape[1] != 3:
         raise ValueError(f"components must have shape (k, 3, P, P); got {comps.shape}.")
     k, _, p, _ = comps.shape
@@ -148,7 +121,7 @@ def filter_grid(components: np.ndarray | torch.Tensor, explained: Sequence[float
     return fig
 
 
-def position_similarity_grid(similarity: np.ndarray | torch.Tensor) -> Figure:
+def position_similarity_grid(similarity: Any) -> Figure:
     """The ViT paper's Figure 7 (centre): one small heatmap per patch position.
 
     Args:
@@ -157,7 +130,7 @@ def position_similarity_grid(similarity: np.ndarray | torch.Tensor) -> Figure:
     Returns:
         The figure: tile (i, j) shows how similar position (i, j) is to every other position.
     """
-    sim = np.asarray(torch.as_tensor(similarity).detach().cpu(), dtype=np.float64)
+    sim = as_array(similarity, dtype=np.float64)
     if sim.ndim != 4 or len(set(sim.shape)) != 1:
         raise ValueError(f"similarity must have shape (g, g, g, g); got {sim.shape}.")
     g = sim.shape[0]
@@ -180,65 +153,44 @@ def position_similarity_grid(similarity: np.ndarray | torch.Tensor) -> Figure:
     return fig
 
 
-def overlay_alpha(scaled: np.ndarray, alpha: float = 0.75) -> np.ndarray:
-    """Per-patch opacity for a map drawn over a photo: faint where attention is low.
+def attention_distance_figure(distances: Any, uniform: float | None = None,
+                              image_size: int | None = None, title: str = "",
+                              size: tuple[float, float] = (6.0, 3.6)) -> Figure:
+    """Mean attention distance of every head against its layer (the ViT paper's Figure 7, right).
 
     Args:
-        scaled: Map values in [0, 1] (already divided by the map's maximum).
-        alpha: Opacity where the value is 1.
+        distances: (L, heads) mean distances in pixels, e.g. from
+            :func:`helpers.maps.rollout.mean_attention_distance`.
+        uniform: The distance of a head that attends to every patch equally; drawn as a
+            dashed line when given.
+        image_size: Image side in pixels; sets the top of the y axis when given.
+        title: Figure title.
+        size: Figure size in inches.
 
     Returns:
-        Same shape, from ``0.25·alpha`` (value 0: the photo stays visible) to ``alpha``.
+        The figure: one dot per head, coloured by head, layers numbered from 1.
     """
-    return alpha * (0.25 + 0.75 * np.clip(scaled, 0.0, 1.0))
-
-
-def attention_overlays(image: np.ndarray, maps: np.ndarray | torch.Tensor,
-                       row_labels: Sequence[str], col_labels: Sequence[str],
-                       marks: Sequence[tuple[int, int] | None] | None = None,
-                       alpha: float = 0.75, size: float = 1.9, cmap: Any = "inferno") -> Figure:
-    """Attention maps over the photo: one row per query, one column per head.
-
-    Args:
-        image: (H, W, 3) in [0, 1].
-        maps: (rows, cols, g_h, g_w) attention over the patches; each map is scaled to its
-            own maximum for display.
-        row_labels: One label per row (e.g. "CLS", "patch 75").
-        col_labels: One label per column (e.g. "head 0").
-        marks: Per row, the (row, col) grid cell of the query patch to outline, or None.
-        alpha: Opacity of the brightest patch (see :func:`overlay_alpha`).
-        size: Inches per panel.
-        cmap: Colour map.
-
-    Returns:
-        The figure.
-    """
-    grid = np.asarray(torch.as_tensor(maps).detach().cpu(), dtype=np.float64)
-    if grid.ndim != 4:
-        raise ValueError(f"maps must have shape (rows, cols, g_h, g_w); got {grid.shape}.")
-    nrows, ncols, gh, gw = grid.shape
-    if len(row_labels) != nrows or len(col_labels) != ncols:
-        raise ValueError(f"need {nrows} row_labels and {ncols} col_labels for maps of shape "
-                         f"{grid.shape}; got {len(row_labels)} and {len(col_labels)}.")
-    height, width = image.shape[:2]
-    fig = Figure(figsize=(size * ncols, size * nrows + 0.3), layout="constrained")
-    axes = np.asarray(fig.subplots(nrows, ncols, squeeze=False))
-    for r in range(nrows):
-        for c in range(ncols):
-            ax = axes[r, c]
-            ax.imshow(image)
-            shown = grid[r, c] / max(grid[r, c].max(), 1e-12)  # (g_h, g_w) in [0, 1]
-            ax.imshow(shown, cmap=cmap, alpha=overlay_alpha(shown, alpha), vmin=0, vmax=1,
-                      extent=(0, width, height, 0), interpolation="nearest")
-            mark = marks[r] if marks is not None else None
-            if mark is not None:
-                ph, pw = height / gh, width / gw
-                ax.add_patch(Rectangle((mark[1] * pw, mark[0] * ph), pw, ph, fill=False,
-                                       edgecolor="cyan", linewidth=1.5))
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(col_labels[c], fontsize=9)
-            if c == 0:
-                ax.set_ylabel(row_labels[r], fontsize=9)
+    values = as_array(distances, dtype=np.float64)
+    if values.ndim != 2 or 0 in values.shape:
+        raise ValueError(f"distances must have shape (L, heads); got {values.shape}.")
+    layers, heads = values.shape
+    fig = Figure(figsize=size, layout="constrained")
+    ax = fig.subplots()
+    colours = colormaps["tab20" if heads > 10 else "tab10"]
+    depth = np.arange(1, layers + 1)
+    for head in range(heads):
+        ax.scatter(depth, values[:, head], s=18, color=colours(head % colours.N),
+                   label=f"head {head}", zorder=3)
+    if uniform is not None:
+        ax.axhline(uniform, color="grey", linestyle="--", linewidth=1,
+                   label="uniform attention")
+    ax.set_xlabel("layer (network depth)")
+    ax.set_ylabel("mean attention distance (pixels)")
+    ax.set_xticks(depth)
+    top = image_size if image_size is not None else max(float(values.max()), uniform or 0.0)
+    ax.set_ylim(0, top * 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncols=2 if heads > 6 else 1, loc="lower right")
+    if title:
+        ax.set_title(title, fontsize=10)
     return fig

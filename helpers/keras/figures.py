@@ -12,7 +12,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["patch_grid", "history_figure", "prediction_grid", "attention_overlay"]
+from helpers.figures.maps import draw_map
+
+__all__ = ["patches_figure", "history_figure", "prediction_grid", "attention_rows"]
 
 #: (history key, axis title) of the three panels of :func:`history_figure`.
 CURVES = (("cross-entropy", "loss (cross-entropy)"), ("accuracy", "accuracy"),
@@ -23,8 +25,8 @@ def _as_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(images, dtype=np.float64), 0, 255).round().astype(np.uint8)
 
 
-def patch_grid(image: np.ndarray, patches: np.ndarray, patch_size: int,
-               size: float = 4.0) -> Figure:
+def patches_figure(image: np.ndarray, patches: np.ndarray, patch_size: int,
+                   size: float = 4.0) -> Figure:
     """An image beside its patches, laid out on their grid with a gap between them.
 
     Args:
@@ -130,16 +132,17 @@ def prediction_grid(images: np.ndarray, labels: Sequence[int], predictions: Sequ
     return fig
 
 
-def attention_overlay(images: np.ndarray, maps: np.ndarray, titles: Sequence[str] | None = None,
-                      size: float = 2.0, alpha: float = 0.6) -> Figure:
+def attention_rows(images: np.ndarray, maps: np.ndarray, titles: Sequence[str] | None = None,
+                   size: float = 2.0, alpha: float = 0.75) -> Figure:
     """Each image above the same image with an attention map laid over it.
 
     Args:
         images: (B, H, W, 3) images, values 0-255.
-        maps: (B, g, g) non-negative maps (one value per patch), stretched over the image.
+        maps: (B, g, g) non-negative maps (one value per patch), stretched over the image and
+            drawn as :func:`helpers.figures.maps.draw_map` draws every map in the series.
         titles: B titles for the top row.
         size: Inches per panel.
-        alpha: Opacity of the map.
+        alpha: Opacity of a map's brightest patch.
 
     Returns:
         The figure (two rows).
@@ -152,12 +155,9 @@ def attention_overlay(images: np.ndarray, maps: np.ndarray, titles: Sequence[str
     fig = Figure(figsize=(size * count, 2 * size + 0.4), layout="constrained")
     axes = np.asarray(fig.subplots(2, count)).reshape(2, count)
     for i in range(count):
-        height, width = images[i].shape[:2]
         top, bottom = axes[0, i], axes[1, i]
-        top.imshow(_as_uint8(images[i]))
-        bottom.imshow(_as_uint8(images[i]))
-        bottom.imshow(maps[i], cmap="inferno", alpha=alpha, interpolation="nearest",
-                      extent=(-0.5, width - 0.5, height - 0.5, -0.5))
+        draw_map(top, _as_uint8(images[i]))
+        draw_map(bottom, _as_uint8(images[i]), maps[i], alpha=alpha)
         if titles is not None:
             top.set_title(titles[i], fontsize=8)
         top.set_axis_off()

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 __all__ = [
     "ensure_torch_backend",
-    "ViTConfig",
+    "KerasViTConfig",
     "SEED_VIT",
     "IMPROVED_VIT",
     "Patches",
@@ -75,7 +75,7 @@ from keras import layers, ops  # noqa: E402
 
 
 @dataclass(frozen=True)
-class ViTConfig:
+class KerasViTConfig:
     """Architecture of a small ViT classifier.
 
     Attributes:
@@ -139,19 +139,19 @@ class ViTConfig:
         """Tokens entering the transformer (patches, plus one for a class token)."""
         return self.num_patches + (self.head == "token")
 
-    def scaled(self, **changes: object) -> ViTConfig:
+    def scaled(self, **changes: object) -> KerasViTConfig:
         """A copy with some fields changed (e.g. smaller for a test)."""
         return replace(self, **changes)
 
 
 #: The keras-io example's hyperparameters (before issue 1907 was addressed upstream).
-SEED_VIT = ViTConfig(image_size=72, patch_size=6, width=64, depth=8, heads=4, key_dim=64,
+SEED_VIT = KerasViTConfig(image_size=72, patch_size=6, width=64, depth=8, heads=4, key_dim=64,
                      mlp_units=(128, 64), mlp_gelu_last=True, head="flatten",
                      head_units=(2048, 1024), dropout=0.1, head_dropout=0.5)
 
 #: The improved architecture: native 32x32 input, 4x4 patches, key_dim = width / heads,
 #: a standard MLP (GELU then linear) and a global-average-pooling head.
-IMPROVED_VIT = ViTConfig(image_size=32, patch_size=4, width=128, depth=6, heads=4, key_dim=32,
+IMPROVED_VIT = KerasViTConfig(image_size=32, patch_size=4, width=128, depth=6, heads=4, key_dim=32,
                          mlp_units=(256, 128), mlp_gelu_last=False, head="gap", head_units=(),
                          dropout=0.0, head_dropout=0.0)
 
@@ -364,7 +364,7 @@ def improved_augmentation(x_train: np.ndarray, image_size: int = 32, max_shift: 
 # ----------------------------------------------------------------------------- models
 
 
-def _check_images(x_train: np.ndarray, config: ViTConfig) -> None:
+def _check_images(x_train: np.ndarray, config: KerasViTConfig) -> None:
     if x_train.ndim != 4 or x_train.shape[-1] != 3:
         raise ValueError(f"x_train must be (N, H, W, 3) images; got shape {x_train.shape}.")
     if x_train.shape[1:3] != (config.input_size, config.input_size):
@@ -372,7 +372,7 @@ def _check_images(x_train: np.ndarray, config: ViTConfig) -> None:
                          f"config expects input_size={config.input_size}.")
 
 
-def _classifier_head(encoded, config: ViTConfig, num_classes: int):
+def _classifier_head(encoded, config: KerasViTConfig, num_classes: int):
     """LayerNorm, then Flatten + Dropout (the seed), token average, or the class token;
     then the optional head MLP and the logits."""
     encoded = layers.LayerNormalization(epsilon=1e-6, name="head_norm")(encoded)  # (B, T, D)
@@ -389,7 +389,7 @@ def _classifier_head(encoded, config: ViTConfig, num_classes: int):
     return layers.Dense(num_classes, name="head_logits")(representation)  # (B, num_classes)
 
 
-def _vit(inputs, augmented, config: ViTConfig, num_classes: int, name: str) -> keras.Model:
+def _vit(inputs, augmented, config: KerasViTConfig, num_classes: int, name: str) -> keras.Model:
     patches = Patches(config.patch_size, name="patches")(augmented)  # (B, N, P)
     encoded = PatchEncoder(config.num_patches, config.width, class_token=config.head == "token",
                            name="patch_encoder")(patches)  # (B, T, D)
@@ -401,7 +401,7 @@ def _vit(inputs, augmented, config: ViTConfig, num_classes: int, name: str) -> k
     return keras.Model(inputs=inputs, outputs=logits, name=name)
 
 
-def build_seed_vit(x_train: np.ndarray, num_classes: int, config: ViTConfig = SEED_VIT
+def build_seed_vit(x_train: np.ndarray, num_classes: int, config: KerasViTConfig = SEED_VIT
                    ) -> keras.Model:
     """The keras-io ViT: augmentation, patches, blocks, and the Flatten + MLP head.
 
@@ -423,7 +423,7 @@ def build_seed_vit(x_train: np.ndarray, num_classes: int, config: ViTConfig = SE
     return _vit(inputs, augmented, config, num_classes, name="seed_vit")
 
 
-def build_improved_vit(x_train: np.ndarray, num_classes: int, config: ViTConfig = IMPROVED_VIT,
+def build_improved_vit(x_train: np.ndarray, num_classes: int, config: KerasViTConfig = IMPROVED_VIT,
                        augmentation: keras.Sequential | None = None) -> keras.Model:
     """A ViT as usually built: key_dim = width / heads and a pooled (or class-token) head.
 

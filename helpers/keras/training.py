@@ -1,6 +1,6 @@
 """Training recipes for the Keras ViT of notebook 06: the keras-io seed's and an improved one.
 
-A :class:`Recipe` holds the optimisation side (optimizer, learning-rate schedule, loss,
+A :class:`TrainingRecipe` holds the optimisation side (optimizer, learning-rate schedule, loss,
 batch size); the architecture lives in :mod:`helpers.keras.model`. :func:`train` compiles a
 model with a recipe, fits it with the seed's best-checkpoint callback (best validation
 accuracy) and restores those best weights before returning, as the seed does. Beside the
@@ -32,7 +32,7 @@ import torch  # noqa: E402
 from keras import ops  # noqa: E402
 
 __all__ = [
-    "Recipe",
+    "TrainingRecipe",
     "SEED_RECIPE",
     "IMPROVED_RECIPE",
     "SparseSmoothedCrossentropy",
@@ -48,7 +48,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Recipe:
+class TrainingRecipe:
     """How a model is optimised.
 
     Attributes:
@@ -83,12 +83,12 @@ class Recipe:
 
 
 #: keras-io: AdamW(learning_rate=1e-3, weight_decay=1e-4), batch 256, constant rate.
-SEED_RECIPE = Recipe("faithful (keras-io)", learning_rate=1e-3, weight_decay=1e-4,
+SEED_RECIPE = TrainingRecipe("faithful (keras-io)", learning_rate=1e-3, weight_decay=1e-4,
                      batch_size=256)
 
 #: Warmup + cosine, DeiT-style weight decay (not on biases, norms, embeddings),
 #: label smoothing 0.1, and smaller batches (more updates for the same compute).
-IMPROVED_RECIPE = Recipe("improved", learning_rate=1e-3, weight_decay=0.05, batch_size=128,
+IMPROVED_RECIPE = TrainingRecipe("improved", learning_rate=1e-3, weight_decay=0.05, batch_size=128,
                          schedule="warmup_cosine", warmup_fraction=0.1, label_smoothing=0.1,
                          no_decay=("bias", "gamma", "beta", "embeddings", "class_token"))
 
@@ -118,7 +118,7 @@ class SparseSmoothedCrossentropy(keras.losses.Loss):
                 "label_smoothing": self.label_smoothing}
 
 
-def learning_rate_schedule(recipe: Recipe, total_steps: int
+def learning_rate_schedule(recipe: TrainingRecipe, total_steps: int
                            ) -> float | keras.optimizers.schedules.LearningRateSchedule:
     """The recipe's learning rate: a float, or keras's ``CosineDecay`` with linear warmup.
 
@@ -136,7 +136,7 @@ def learning_rate_schedule(recipe: Recipe, total_steps: int
         warmup_target=recipe.learning_rate, warmup_steps=warmup)
 
 
-def compile_recipe(model: keras.Model, recipe: Recipe, num_classes: int,
+def compile_recipe(model: keras.Model, recipe: TrainingRecipe, num_classes: int,
                    total_steps: int | None, accumulate: int = 1) -> None:
     """Compile ``model`` with the recipe's optimizer, loss and the seed's metrics.
 
@@ -195,7 +195,7 @@ class ResumableCheckpoint(keras.callbacks.ModelCheckpoint):
             checkpoint_record(self.filepath).write_text(json.dumps(record))
 
 
-def train(model: keras.Model, recipe: Recipe, x_train: np.ndarray, y_train: np.ndarray,
+def train(model: keras.Model, recipe: TrainingRecipe, x_train: np.ndarray, y_train: np.ndarray,
           x_val: np.ndarray, y_val: np.ndarray, epochs: int, checkpoint: str | Path,
           num_classes: int, callbacks: Sequence[keras.callbacks.Callback] = (),
           verbose: int | str = 2, resume: bool = False, micro_batch: int | None = None
@@ -342,7 +342,7 @@ class TimeBudget(keras.callbacks.Callback):
     """
 
     def __init__(self, seconds: float, x_test: np.ndarray, y_test: np.ndarray,
-                 evaluations: int = 10, recipe: Recipe | None = None,
+                 evaluations: int = 10, recipe: TrainingRecipe | None = None,
                  steps_per_epoch: int | None = None, batch_size: int = 256) -> None:
         super().__init__()
         if seconds <= 0:

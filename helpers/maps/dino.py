@@ -351,7 +351,7 @@ def image_maps(loaded: object, images: Sequence[object]) -> ImageMaps:
     Returns:
         An :class:`ImageMaps` (tensors on the CPU).
     """
-    from helpers.figures.vit import pixels_to_image
+    from helpers.data.preprocessing import pixels_to_image
     from helpers.maps.capture import capture_attention
 
     model = loaded.model
