@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from PIL import Image
-from uploads import png_bytes, upload_value
+from uploads import png_bytes, send_upload, upload_value, upload_value_v7
 
-from helpers.explorers.picker import PhotoPicker
+from helpers.explorers.picker import PhotoPicker, uploaded_files
 
 
 def _png(color: tuple[int, int, int]) -> bytes:
@@ -52,11 +52,28 @@ def test_add_makes_labels_unique_and_selects(picker):
 
 def test_upload_adds_a_photo_and_a_bad_file_leaves_a_notice(picker):
     photos, _ = picker
-    photos.upload.value = upload_value("cat.png", _png((0, 200, 0)))
+    send_upload(photos.upload, "cat.png", _png((0, 200, 0)))
     assert photos.dropdown.value == "upload: cat.png" and photos.computed == 2
     assert photos.take_notice() == ""
-    photos.upload.value = upload_value("notes.png", b"hello, not a picture")
+    send_upload(photos.upload, "notes.png", b"hello, not a picture")
     notice = photos.take_notice()
     assert notice.startswith("could not use notes.png:") and "not an image" in notice
     assert photos.take_notice() == ""  # said once
     assert photos.dropdown.value == "upload: cat.png" and photos.computed == 2
+
+
+@pytest.mark.parametrize("value_of", [upload_value, upload_value_v7],
+                         ids=["ipywidgets8", "ipywidgets7"])
+def test_uploaded_files_reads_both_ipywidgets_dialects(value_of):
+    content = _png((0, 0, 250))
+    assert uploaded_files(value_of("blue.png", content)) == [("blue.png", content)]
+    assert uploaded_files(()) == [] and uploaded_files({}) == []
+    with pytest.raises(ValueError, match="not a FileUpload value from ipywidgets 7 or 8"):
+        uploaded_files([{"filename": "x.png"}])
+
+
+def test_an_ipywidgets_7_upload_reaches_the_handler(picker):
+    """What Colab's ipywidgets 7 front end delivers, handed to the picker's observer."""
+    photos, _ = picker
+    photos._on_upload({"new": upload_value_v7("dog.png", _png((9, 9, 9))), "name": "value"})
+    assert photos.dropdown.value == "upload: dog.png" and photos.computed == 2

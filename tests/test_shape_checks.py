@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 
 from helpers.data.preprocessing import pixels_to_image
 from helpers.explorers.attention import attention_maps_array
-from helpers.explorers.rollout import cls_rollout, discard_thresholds
 from helpers.figures.maps import overlay_alpha
 from helpers.figures.vit import mosaic
 from helpers.keras import training
@@ -59,8 +58,8 @@ HELPERS: dict[str, Callable[[torch.Tensor], object]] = {
     "by_hand.layer_norm": lambda x: by_hand.layer_norm(x, NORM),
     "by_hand.linear": lambda x: by_hand.linear(x, LINEAR),
     "explorer_attention.attention_maps_array": attention_maps_array,
-    "explorer_rollout.discard_thresholds": lambda x: discard_thresholds(x.numpy()),
-    "explorer_rollout.cls_rollout": lambda x: cls_rollout(x.numpy()),
+    "rollout.discard_thresholds": lambda x: rollout.discard_thresholds(x.numpy()),
+    "rollout.cls_rollout": lambda x: rollout.cls_rollout(x.numpy()),
     "vit_figures.pixels_to_image": pixels_to_image,
     "vit_figures.mosaic": lambda x: mosaic(x.numpy()),
     "vit_figures.overlay_alpha": lambda x: overlay_alpha(x.numpy()),

@@ -24,7 +24,7 @@ def make_explorer():
 
     explorer = Explorer({"layer": widgets.IntSlider(value=0, min=0, max=3)}, fig, draw)
     explorer.image.observe(lambda change: events.append(("image", change["new"])), names="value")
-    explorer.status.observe(lambda change: events.append(("status", change["new"])),
+    explorer.status_widget.observe(lambda change: events.append(("status", change["new"])),
                             names="value")
     return explorer, events
 
@@ -43,8 +43,8 @@ def test_moving_a_control_redraws_image_then_status():
     explorer.controls["layer"].value = 2
     assert [kind for kind, _ in events] == ["image", "status"]
     assert events[0][1] != first_png
-    assert explorer.status.value.startswith("layer 2 · drawn in")
-    assert STATUS_CLASS in explorer.status._dom_classes
+    assert explorer.status.startswith("layer 2 · drawn in")
+    assert STATUS_CLASS in explorer.status_widget._dom_classes
     seconds = explorer.set(layer=3)
     assert seconds == explorer.last_draw_s > 0 and explorer.redraws == 3
 

@@ -25,12 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from helpers.explorers.base import Explorer
-from helpers.explorers.picker import PhotoPicker, PickerExplorer
-from helpers.figures.maps import dim_outside, overlay_alpha
+from helpers.explorers.picker import PhotoPicker
+from helpers.figures.maps import dim_outside, heat_rgba, photo_extent
 from helpers.maps.dino import ImageMaps, image_maps, mass_threshold_mask
 
 __all__ = ["KINDS", "KEEPS", "Layers", "make_layers", "DinoExplorer"]
@@ -67,10 +66,7 @@ class Layers:
 
 def _heat(scaled: np.ndarray, cmap: str = "inferno") -> tuple[np.ndarray, np.ndarray]:
     """(over, alone) RGBA of maps already scaled to [0, 1]: (..., g, g) -> (..., g, g, 4)."""
-    alone = colormaps[cmap](scaled).astype(np.float32)  # (..., g, g, 4)
-    over = alone.copy()
-    over[..., 3] = overlay_alpha(scaled)
-    return over, alone
+    return heat_rgba(scaled, cmap, alpha=0.75), heat_rgba(scaled, cmap)
 
 
 def make_layers(maps: ImageMaps, index: int = 0, keeps: np.ndarray = KEEPS) -> Layers:
@@ -121,20 +117,15 @@ def _to_uint8(rgba: np.ndarray) -> np.ndarray:
     return (np.clip(rgba, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
 
-class DinoExplorer(PickerExplorer):
+class DinoExplorer(Explorer):
     """Image picker with upload, map type, threshold slider and head slider over one model.
 
     Args:
         loaded: A timm ViT from :func:`helpers.models.load` (e.g. DINO).
-        photos: Name -> photo (anything :func:`helpers.data.images.load_image` accepts); the first
-            one is computed at once, the others when first picked.
+        photos: Name -> photo (anything :func:`helpers.data.images.load_image` accepts); the
+            first one is computed at once, the others when first picked.
         size: Inches per panel.
         dpi: Resolution of the picture sent to the browser.
-
-    Attributes:
-        explorer: The :class:`helpers.explorers.base.Explorer` (controls, picture, status line).
-        widget: Its ``ipywidgets.VBox``.
-        computed: How many photos have been run through the model (the slow path).
     """
 
     def __init__(self, loaded: Any, photos: Mapping[str, Any], size: float = 3.0,
@@ -142,17 +133,13 @@ class DinoExplorer(PickerExplorer):
         import ipywidgets as widgets
 
         self.loaded = loaded
-        self._photos = PhotoPicker(photos, lambda image: make_layers(image_maps(loaded, [image])),
-                                   width="210px")
-        self.picker, self.upload = self._photos.dropdown, self._photos.upload
-        first = self.picker.value
-        layers = self.layers(first)
+        picker = PhotoPicker(photos, lambda image: make_layers(image_maps(loaded, [image])),
+                             width="210px")
+        layers = picker.get(picker.dropdown.value)
         heads = layers.over["CLS attention"].shape[0]
 
         narrow = widgets.Layout(width="210px")
         controls = {
-            "image": self.picker,
-            "upload": self.upload,
             "kind": widgets.Dropdown(options=KINDS, value="attention mask", description="map",
                                      layout=narrow),
             "keep": widgets.IntSlider(value=60, min=int(KEEPS[0]), max=int(KEEPS[-1]),
@@ -160,40 +147,25 @@ class DinoExplorer(PickerExplorer):
             "head": widgets.IntSlider(value=0, min=0, max=heads - 1, description="head"),
         }
 
-        self.figure = Figure(figsize=(2 * size, size + 0.3), dpi=dpi, layout="constrained")
-        ax_photo, ax_map = self.figure.subplots(1, 2)
-        height, width = layers.photo.shape[:2]
+        figure = Figure(figsize=(2 * size, size + 0.3), dpi=dpi, layout="constrained")
+        ax_photo, ax_map = figure.subplots(1, 2)
         self._photo = ax_photo.imshow(layers.photo)
-        self._over = ax_photo.imshow(layers.over["CLS attention"][0], extent=(0, width, height, 0),
-                                     interpolation="nearest")
+        self._over = ax_photo.imshow(layers.over["CLS attention"][0],
+                                     extent=photo_extent(layers.photo), interpolation="nearest")
         self._alone = ax_map.imshow(layers.alone["CLS attention"][0], interpolation="nearest")
         self._titles = (ax_photo.set_title("", fontsize=9), ax_map.set_title("", fontsize=9))
         for ax in (ax_photo, ax_map):
             ax.set_axis_off()
-        self._shown_photo = first
-        self.explorer = Explorer(controls, self.figure, self._draw, dpi=dpi)
-        self.widget = self.explorer.widget
-
-    # ------------------------------------------------------------------ public
+        self._shown_photo = picker.dropdown.value
+        super().__init__(controls, figure, photos=picker, dpi=dpi)
 
     def layers(self, name: str) -> Layers:
         """The precomputed pictures of photo ``name``, computing them on first use (slow)."""
         return self._photos.get(name)
 
-    def set(self, **values: Any) -> float:
-        """Move controls (image, kind, keep in percent, head) as a reader would; returns the
-        seconds the last redraw took."""
-        return self.explorer.set(**values)
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
-
     # ------------------------------------------------------------------ internals
 
-    def _draw(self, image: str, upload: Any, kind: str, keep: int, head: int) -> str:
-        del upload  # handled by _on_upload; the picker then names the new photo
+    def _draw(self, image: str, kind: str, keep: int, head: int) -> str:
         layers = self.layers(image)  # precomputed unless the photo is new
         t = int(np.searchsorted(KEEPS, keep))  # index of the slider's value
         over, alone = layers.over[kind], layers.alone[kind]
@@ -216,5 +188,4 @@ class DinoExplorer(PickerExplorer):
         }[kind]
         self._titles[0].set_text(f"{image}: {kind}")
         self._titles[1].set_text(detail)
-        notice = self._photos.take_notice()
-        return (f"{notice} · " if notice else "") + f"{image} · {kind} · {detail}"
+        return f"{image} · {kind} · {detail}"

@@ -1,9 +1,14 @@
 """A photo dropdown and an upload button whose photos go through the model once each.
 
-The rollout and DINO explorers both let a reader pick one of several photos or upload their
-own. A photo's slow part (a forward pass, maybe backward passes) is computed the first time
-it is shown and cached; every later slider move reuses it. :class:`PhotoPicker` holds the
-photos, that cache and the two widgets; the explorer supplies the slow function.
+Every explorer lets a reader pick one of several photos or upload their own. A photo's slow
+part (a forward pass, maybe backward passes) is computed the first time it is shown and
+cached; every later slider move reuses it. :class:`PhotoPicker` holds the photos, that cache
+and the two widgets; the explorer supplies the slow function and is told when an upload has
+been added (:meth:`PhotoPicker.when_uploaded`).
+
+The upload button speaks both ipywidgets dialects: ipywidgets 8 (JupyterLab 4, VS Code) sends
+a tuple of files, ipywidgets 7 (Google Colab) a dict keyed by file name; see
+:func:`uploaded_files`.
 
 Example::
 
@@ -17,9 +22,34 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
-__all__ = ["PhotoPicker", "PickerExplorer"]
+__all__ = ["uploaded_files", "PhotoPicker"]
 
 T = TypeVar("T")
+
+
+def uploaded_files(value: Any) -> list[tuple[str, bytes]]:
+    """The files in a ``FileUpload.value``, whichever ipywidgets made it.
+
+    Args:
+        value: ipywidgets 8: a tuple of dicts with ``name`` and ``content`` (a memoryview);
+            ipywidgets 7: a dict ``{file name: {"metadata": {"name": ...}, "content": bytes}}``.
+
+    Returns:
+        ``(file name, bytes)`` per file, in upload order; empty when nothing was uploaded.
+
+    Raises:
+        ValueError: ``value`` is neither shape.
+    """
+    if not value:
+        return []
+    try:
+        if isinstance(value, Mapping):  # ipywidgets 7
+            return [(str(item.get("metadata", {}).get("name", name)), bytes(item["content"]))
+                    for name, item in value.items()]
+        return [(str(item["name"]), bytes(item["content"])) for item in value]  # ipywidgets 8
+    except (KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"not a FileUpload value from ipywidgets 7 or 8 ({type(err).__name__}: "
+                         f"{err}); got {type(value).__name__}.") from None
 
 
 class PhotoPicker(Generic[T]):
@@ -34,31 +64,38 @@ class PhotoPicker(Generic[T]):
         photos: Name -> anything :func:`helpers.data.images.load_image` accepts; at least one.
         compute: The slow path: one photo -> what the explorer draws from.
         width: CSS width of the dropdown.
+        upload: Offer the upload button (False when there is no model to run a new photo on).
 
     Attributes:
         photos: Name -> photo, in dropdown order.
         computed: How many photos have been through ``compute``.
         dropdown: The ``ipywidgets.Dropdown`` of photo names.
-        upload: The ``ipywidgets.FileUpload`` button.
+        upload: The ``ipywidgets.FileUpload`` button, or None.
+        busy: True while an upload is being added (the dropdown changes more than once then).
     """
 
     def __init__(self, photos: Mapping[str, Any], compute: Callable[[Any], T],
-                 width: str = "200px") -> None:
+                 width: str = "200px", upload: bool = True) -> None:
         import ipywidgets as widgets
 
         if not photos:
             raise ValueError("photos must name at least one photo (name -> image).")
         self.photos = dict(photos)
         self.computed = 0
+        self.busy = False
         self._compute = compute
         self._cache: dict[str, T] = {}
         self._notice = ""
+        self._listeners: list[Callable[[], None]] = []
         first = next(iter(self.photos))
         self.get(first)
         self.dropdown = widgets.Dropdown(options=list(self.photos), value=first,
                                          description="image", layout=widgets.Layout(width=width))
-        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="upload")
-        self.upload.observe(self._on_upload, names="value")  # before any explorer's observer
+        self.upload = None
+        if upload:
+            self.upload = widgets.FileUpload(accept="image/*", multiple=False,
+                                             description="upload")
+            self.upload.observe(self._on_upload, names="value")
 
     def get(self, name: str) -> T:
         """What ``compute`` made of photo ``name``, computing it on first use (slow).
@@ -95,9 +132,14 @@ class PhotoPicker(Generic[T]):
             label, n = f"{name} ({n})", n + 1
         self.photos[label] = photo
         self.get(label)  # the slow path, before any redraw asks for it
-        self.dropdown.options = list(self.photos)  # resets the value: one more quick redraw
+        self.dropdown.options = list(self.photos)  # (this resets the dropdown's value)
         self.dropdown.value = label
         return label
+
+    def when_uploaded(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once an uploaded file has been added (or refused, see
+        :meth:`take_notice`)."""
+        self._listeners.append(callback)
 
     def take_notice(self) -> str:
         """The message about a failed upload, if any, once (it is cleared)."""
@@ -105,42 +147,20 @@ class PhotoPicker(Generic[T]):
         return notice
 
     def _on_upload(self, change: Mapping[str, Any]) -> None:
-        files = change["new"]
-        if not files:
-            return
-        item = files[-1]
         try:
-            self.add(f"upload: {item['name']}", bytes(item["content"]))
-        except ValueError as err:  # shown by the redraw that the upload itself triggers
-            self._notice = f"could not use {item['name']}: {err}"
-
-
-class PickerExplorer:
-    """Base for explorers built on a :class:`PhotoPicker` kept in ``self._photos``.
-
-    Gives them the same public face: ``photos``, ``computed`` and ``add_photo``.
-    """
-
-    _photos: PhotoPicker
-
-    @property
-    def photos(self) -> dict[str, Any]:
-        """Name -> photo, in the picker's order."""
-        return self._photos.photos
-
-    @property
-    def computed(self) -> int:
-        """How many photos have been run through the model (the slow path)."""
-        return self._photos.computed
-
-    def add_photo(self, name: str, image: Any) -> str:
-        """Add a photo to the picker, compute it once and show it.
-
-        Args:
-            name: Label for the picker; made unique if it is taken.
-            image: Anything :func:`helpers.data.images.load_image` accepts.
-
-        Returns:
-            The label used.
-        """
-        return self._photos.add(name, image)
+            files = uploaded_files(change["new"])
+        except ValueError as err:
+            files, self._notice = [], f"could not read the upload: {err}"
+        if not files and not self._notice:
+            return
+        self.busy = True
+        try:
+            if files:
+                name, content = files[-1]
+                self.add(f"upload: {name}", content)
+        except ValueError as err:  # shown by the explorer's next redraw
+            self._notice = f"could not use {name}: {err}"
+        finally:
+            self.busy = False
+        for callback in self._listeners:
+            callback()

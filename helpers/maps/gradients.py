@@ -29,7 +29,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,7 +83,8 @@ def _differentiable(attention: torch.Tensor) -> torch.Tensor:
     return attention
 
 
-def attention_gradients(loaded: Any, pixels: torch.Tensor, class_indices: Sequence[int]
+def attention_gradients(loaded: Any, pixels: torch.Tensor,
+                        class_indices: Sequence[int] | Callable[[torch.Tensor], Sequence[int]]
                         ) -> AttentionGradients:
     """Run the model once with autograd on and differentiate each class score w.r.t. attention.
 
@@ -95,7 +96,9 @@ def attention_gradients(loaded: Any, pixels: torch.Tensor, class_indices: Sequen
     Args:
         loaded: What :func:`helpers.models.load` returned (or an ``nn.Module``).
         pixels: (B, 3, H, W) preprocessed images, e.g. ``loaded.batch(images)``.
-        class_indices: The classes to explain, C >= 1 of them.
+        class_indices: The classes to explain, C >= 1 of them; or a function that picks them
+            from the (B, classes) logits of this very forward pass (e.g. the top classes), so
+            choosing the classes costs no second forward pass.
 
     Returns:
         :class:`AttentionGradients`, all tensors detached and on the model's device.
@@ -108,9 +111,6 @@ def attention_gradients(loaded: Any, pixels: torch.Tensor, class_indices: Sequen
         shape = tuple(pixels.shape) if isinstance(pixels, torch.Tensor) else type(pixels).__name__
         raise ValueError(f"pixels must have shape (B, 3, H, W); got {shape}. Use "
                          "loaded.batch(images) to make one.")
-    classes = [int(c) for c in class_indices]
-    if not classes:
-        raise ValueError("class_indices must name at least one class; got an empty sequence.")
     model = getattr(loaded, "model", loaded)
     device = next(model.parameters()).device
     # requires_grad on the input: the graph is built even if the weights are frozen
@@ -118,6 +118,11 @@ def attention_gradients(loaded: Any, pixels: torch.Tensor, class_indices: Sequen
     with torch.enable_grad(), capture_attention(loaded, detach=False) as maps:
         output = model(inputs)
         logits = output.logits if hasattr(output, "logits") else output  # (B, classes)
+        chosen = class_indices(logits.detach()) if callable(class_indices) else class_indices
+        classes = [int(c) for c in chosen]
+        if not classes:
+            raise ValueError("class_indices must name at least one class; got an empty "
+                             "sequence.")
         bad = [c for c in classes if not 0 <= c < logits.shape[-1]]
         if bad:
             raise ValueError(f"class_indices must lie in [0, {logits.shape[-1]}); got {bad}.")

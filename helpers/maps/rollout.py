@@ -13,12 +13,18 @@ and the layers are multiplied with the *last layer on the left*::
 
 (vit-explain's loop ``result = torch.matmul(a, result)`` uses the same order). Row i
 of the product says how much each input token contributes to token i at the top.
+
+The numpy fast path at the end serves the rollout explorer: :func:`discard_thresholds` finds,
+once per photo, the value each discard ratio drops in each layer, and :func:`cls_rollout`
+multiplies only the class token's row through the layers (L vector-matrix products instead of
+L matrix products), which keeps a slider move well under a millisecond.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from helpers.shapes import require_nonempty
@@ -30,6 +36,9 @@ __all__ = [
     "attention_rollout",
     "patch_distances",
     "mean_attention_distance",
+    "DISCARD_RATIOS",
+    "discard_thresholds",
+    "cls_rollout",
 ]
 
 HEAD_FUSIONS = ("mean", "max", "min")
@@ -208,3 +217,83 @@ def mean_attention_distance(attentions: Sequence[torch.Tensor] | torch.Tensor,
     weights = patches / patches.sum(dim=-1, keepdim=True).clamp_min(1e-12)
     per_query = (weights * distances).sum(dim=-1)  # (L, B, heads, P)
     return per_query.mean(dim=(1, 3))  # (L, heads)
+
+
+# --------------------------------------------------------------------------- numpy fast path
+
+#: The discard ratios the rollout explorer's slider offers, one per whole percent
+#: (vit-explain uses 0.9 to 0.99).
+DISCARD_RATIOS = tuple(percent / 100 for percent in range(100))
+
+
+def discard_thresholds(fused: np.ndarray, ratios: Sequence[float] = DISCARD_RATIOS
+                       ) -> np.ndarray:
+    """For each ratio and layer, the largest value that :mod:`helpers.maps.rollout`'s discard drops.
+
+    The discard zeroes the ``int(N·N·ratio)`` lowest entries of a layer's map outside the
+    class token's row and column. Sorting those entries once gives, for any ratio, the value
+    at that rank: zeroing every entry ``<=`` it is the same discard (up to exact ties there,
+    which only matter if they are not zeros).
+
+    Args:
+        fused: (L, N, N) one image's maps fused over heads.
+        ratios: Discard ratios in [0, 1).
+
+    Returns:
+        (len(ratios), L) float32 thresholds; ``-inf`` where the ratio drops nothing.
+    """
+    fused = np.asarray(fused)
+    if fused.ndim != 3 or fused.shape[-1] != fused.shape[-2]:
+        raise ValueError(f"fused must have shape (L, N, N); got {fused.shape}.")
+    require_nonempty("fused", fused, "(L, N, N)")
+    if any(not 0.0 <= r < 1.0 for r in ratios):
+        raise ValueError(f"ratios must lie in [0, 1); got {list(ratios)}.")
+    layers, n, _ = fused.shape
+    ordered = np.sort(fused[:, 1:, 1:].reshape(layers, -1), axis=-1)  # (L, (N-1)²)
+    out = np.full((len(ratios), layers), -np.inf, dtype=np.float32)
+    for r, ratio in enumerate(ratios):
+        count = min(int(n * n * ratio), ordered.shape[-1])
+        if count > 0:
+            out[r] = ordered[:, count - 1]
+    return out
+
+
+def cls_rollout(fused: np.ndarray, thresholds: np.ndarray | None = None) -> np.ndarray:
+    """The class token's row of the rollout of some layers, as a vector-matrix chain.
+
+    Equals ``helpers.maps.rollout.attention_rollout`` of the same layers (its rows are re-normalised
+    after adding the identity, so halving ``A + I`` changes nothing and is skipped). Written in
+    numpy: on a busy 2-core machine torch's thread pool made these small element-wise steps
+    about 50 times slower (48 ms against 0.6 ms for 12 layers of 197 x 197).
+
+    Args:
+        fused: (L, N, N) maps fused over heads, first layer first.
+        thresholds: (L,) entries ``<=`` these are dropped (outside the class token's row and
+            column); None drops nothing.
+
+    Returns:
+        (N - 1,) the class token's rolled-out attention to each patch.
+    """
+    fused = np.asarray(fused)
+    if fused.ndim != 3 or fused.shape[-1] != fused.shape[-2]:
+        raise ValueError(f"fused must have shape (L, N, N); got {fused.shape}.")
+    require_nonempty("fused", fused, "(L, N, N)")
+    n = fused.shape[-1]
+    if thresholds is None:
+        joint = fused.copy()  # (L, N, N)
+    else:
+        thresholds = np.asarray(thresholds)
+        if thresholds.shape != (len(fused),):
+            raise ValueError(f"thresholds must have shape ({len(fused)},); got "
+                             f"{thresholds.shape}.")
+        joint = fused * (fused > thresholds[:, None, None])  # (L, N, N), lowest dropped
+        joint[:, 0, :] = fused[:, 0, :]  # the class token's row and column always stay
+        joint[:, :, 0] = fused[:, :, 0]
+    diagonal = np.arange(n)
+    joint[:, diagonal, diagonal] += 1.0  # the residual connection
+    joint /= joint.sum(axis=-1, keepdims=True)  # rows sum to 1
+    row = np.zeros(n, dtype=joint.dtype)  # (N,)
+    row[0] = 1.0  # e₀: the class token
+    for layer in joint[::-1]:  # e₀ᵀ · A_L · A_(L-1) ⋯ A_1
+        row = row @ layer  # (N,)
+    return row[1:]  # (N - 1,)
