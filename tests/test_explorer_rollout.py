@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from helpers.explorers.base import STATUS_CLASS
-from helpers.explorers.rollout import NO_CLASS, RolloutExplorer, prepare
+from helpers.explorers.rollout import NO_CLASS, RolloutExplorer, prepare_rollout
 from helpers.maps.capture import capture_attention
 from helpers.maps.gradients import gradient_rollout
 from helpers.maps.rollout import DISCARD_RATIOS, attention_rollout
@@ -30,15 +30,15 @@ def explorer(tiny_random_timm, two_photos, prepared, monkeypatch) -> RolloutExpl
     def remembered(loaded, image, top_k=3):  # the explorer still calls it once per photo
         key = (image.size, image.tobytes(), top_k)
         if key not in prepared:
-            prepared[key] = prepare(loaded, image, top_k)
+            prepared[key] = prepare_rollout(loaded, image, top_k)
         return prepared[key]
 
-    monkeypatch.setattr("helpers.explorers.rollout.prepare", remembered)
+    monkeypatch.setattr("helpers.explorers.rollout.prepare_rollout", remembered)
     return RolloutExplorer(tiny_random_timm, two_photos, top_k=2, size=1.5, dpi=40)
 
 
 def test_prepare_holds_every_fusion_and_class(tiny_random_timm, photos):
-    inputs = prepare(tiny_random_timm, photos["chelsea"], top_k=2)
+    inputs = prepare_rollout(tiny_random_timm, photos["chelsea"], top_k=2)
     assert len(inputs.classes) == 2 and inputs.classes[0][2] >= inputs.classes[1][2]
     assert set(inputs.fused) == {(source, fusion) for source in (NO_CLASS, *[c[0] for c in
                                                                         inputs.classes])
@@ -48,7 +48,7 @@ def test_prepare_holds_every_fusion_and_class(tiny_random_timm, photos):
         assert inputs.thresholds[key].shape == (len(DISCARD_RATIOS), 12)
     assert inputs.photo.shape == (224, 224, 3)
     with pytest.raises(ValueError, match="top_k"):
-        prepare(tiny_random_timm, photos["chelsea"], top_k=0)
+        prepare_rollout(tiny_random_timm, photos["chelsea"], top_k=0)
 
 
 def test_built_once_with_a_status_after_the_picture(explorer):
@@ -97,7 +97,7 @@ def test_every_move_sends_a_new_picture(explorer):
 
 
 def test_control_moves_never_rerun_the_model(explorer, monkeypatch):
-    monkeypatch.setattr("helpers.explorers.rollout.prepare",
+    monkeypatch.setattr("helpers.explorers.rollout.prepare_rollout",
                         lambda *a, **k: pytest.fail("recomputed on a control move"))
     events = []
     explorer.image.observe(lambda c: events.append("image"), names="value")

@@ -9,6 +9,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from helpers.keras import attention as keras_attention
+from helpers.keras import augment, backend, checkpoints
 from helpers.keras import model as kv
 from helpers.keras import training as tr
 
@@ -38,15 +40,15 @@ def _numpy_patches(x: np.ndarray, p: int) -> np.ndarray:
 
 def test_backend_is_torch_and_another_backend_is_refused(monkeypatch):
     assert keras.backend.backend() == "torch"
-    kv.ensure_torch_backend()  # the real keras: fine
+    backend.ensure_torch_backend()  # the real keras: fine
     fake = types.SimpleNamespace(backend=types.SimpleNamespace(backend=lambda: "jax"))
     monkeypatch.setitem(sys.modules, "keras", fake)
     with pytest.raises(RuntimeError, match="'jax' backend"):
-        kv.ensure_torch_backend()
+        backend.ensure_torch_backend()
     monkeypatch.delitem(sys.modules, "keras")
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
     with pytest.raises(RuntimeError, match="KERAS_BACKEND='tensorflow'"):
-        kv.ensure_torch_backend()
+        backend.ensure_torch_backend()
 
 
 # ----------------------------------------------------------------------------- patches
@@ -113,7 +115,7 @@ def test_class_token_comes_first_and_is_shared_across_the_batch():
 
 def test_random_shift_is_a_reflected_crop_in_training_and_identity_otherwise():
     x = np.arange(2 * 6 * 6 * 1, dtype=np.float32).reshape(2, 6, 6, 1)
-    layer = kv.RandomShift(2, seed=3)
+    layer = augment.RandomShift(2, seed=3)
     np.testing.assert_array_equal(ops.convert_to_numpy(layer(x, training=False)), x)
     out = ops.convert_to_numpy(layer(x, training=True))
     padded = np.pad(x, [(0, 0), (2, 2), (2, 2), (0, 0)], mode="reflect")
@@ -121,17 +123,17 @@ def test_random_shift_is_a_reflected_crop_in_training_and_identity_otherwise():
         windows = [padded[i, dy:dy + 6, dx:dx + 6] for dy in range(5) for dx in range(5)]
         assert any(np.array_equal(out[i], w) for w in windows)
     with pytest.raises(ValueError, match="max_shift"):
-        kv.RandomShift(-1)
+        augment.RandomShift(-1)
 
 
 def test_augmentations_normalise_with_training_statistics():
     x = _images(16)
-    aug = kv.seed_augmentation(x, image_size=72)
+    aug = augment.seed_augmentation(x, image_size=72)
     out = ops.convert_to_numpy(aug(x.astype(np.float32), training=False))
     assert out.shape == (16, 72, 72, 3)
     mean = ops.convert_to_numpy(aug.layers[0].mean).reshape(-1)  # per channel
     np.testing.assert_allclose(mean, x.reshape(-1, 3).mean(0), rtol=1e-4)
-    out = ops.convert_to_numpy(kv.improved_augmentation(x)(x.astype(np.float32)))
+    out = ops.convert_to_numpy(augment.improved_augmentation(x)(x.astype(np.float32)))
     assert out.shape == (16, 32, 32, 3)
     np.testing.assert_allclose(out.reshape(-1, 3).mean(0), 0.0, atol=0.02)
     np.testing.assert_allclose(out.reshape(-1, 3).std(0), 1.0, atol=0.02)
@@ -159,7 +161,7 @@ def test_models_build_at_small_sizes(config):
     assert logits.shape == (6, NUM_CLASSES) and np.isfinite(logits).all()
     parts = kv.parameter_breakdown(model)
     assert sum(parts.values()) == sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    assert len(kv.attention_layer_names(model)) == config.depth
+    assert len(keras_attention.attention_layer_names(model)) == config.depth
 
 
 def test_seed_head_holds_almost_all_parameters():
@@ -185,11 +187,11 @@ def test_improved_builder_refuses_seed_choices():
 def test_attention_scores_come_from_the_layer_and_match_a_recomputation(config):
     x = _images(3)
     model = kv.build_improved_vit(x, NUM_CLASSES, config)
-    scores = kv.attention_scores(model, x, block=-1)  # (B, heads, T, T)
+    scores = keras_attention.attention_scores(model, x, block=-1)  # (B, heads, T, T)
     assert scores.shape == (3, config.heads, config.tokens, config.tokens)
     np.testing.assert_allclose(scores.sum(-1), 1.0, atol=1e-5)
     # recompute softmax(q k^T / sqrt(d)) from the layer's own weights
-    name = kv.attention_layer_names(model)[-1]
+    name = keras_attention.attention_layer_names(model)[-1]
     upto = keras.Model(model.input, model.get_layer(name.replace("attention", "norm1")).output)
     x1 = ops.convert_to_numpy(upto(x, training=False))  # (B, T, D)
     mha = model.get_layer(name)
@@ -202,7 +204,7 @@ def test_attention_scores_come_from_the_layer_and_match_a_recomputation(config):
     manual /= manual.sum(-1, keepdims=True)
     np.testing.assert_allclose(scores, manual, atol=1e-5)
     with pytest.raises(ValueError, match="block must be"):
-        kv.attention_scores(model, x, block=config.depth)
+        keras_attention.attention_scores(model, x, block=config.depth)
 
 
 # ----------------------------------------------------------------------------- training
@@ -283,7 +285,7 @@ def test_interrupted_training_resumes_from_its_best_checkpoint(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         tr.train(first, recipe, x, y, xv, yv, epochs=5, checkpoint=checkpoint,
                  num_classes=NUM_CLASSES, callbacks=[_StopAfter(2)], verbose=0)
-    record = json.loads(tr.checkpoint_record(checkpoint).read_text())
+    record = json.loads(checkpoints.checkpoint_record(checkpoint).read_text())
     assert 1 <= record["epochs_done"] <= 3 and record["monitor"] == "val_accuracy"
 
     saved = kv.build_improved_vit(x, NUM_CLASSES, TINY_GAP)
@@ -323,12 +325,12 @@ def test_resume_without_a_usable_checkpoint_says_what_to_do(tmp_path):
     other = kv.build_improved_vit(x, NUM_CLASSES, TINY_TOKEN)
     with pytest.raises(ValueError, match="does not fit this model"):
         resume(other)
-    tr.checkpoint_record(checkpoint).write_text("{not json")
+    checkpoints.checkpoint_record(checkpoint).write_text("{not json")
     with pytest.raises(ValueError, match="not a checkpoint record"):
         resume(model)
     tr.train(model, recipe, x, y, x, y, epochs=1, checkpoint=checkpoint,
              num_classes=NUM_CLASSES, verbose=0)
-    assert tr.checkpoint_record(checkpoint).is_file()  # a fresh run writes a new record
+    assert checkpoints.checkpoint_record(checkpoint).is_file()  # a fresh run writes a new record
 
 
 def test_micro_batches_give_the_same_update_as_whole_batches(tmp_path):

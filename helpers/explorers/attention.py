@@ -2,7 +2,7 @@
 patch (or the class token) and see where that query looks, over the photo.
 
 Built on :class:`helpers.explorers.base.Explorer`. A photo's maps are computed once, the first
-time it is shown (:func:`prepare`: one forward pass inside
+time it is shown (:func:`prepare_attention`: one forward pass inside
 :func:`helpers.maps.capture.capture_attention`, then a single reshape of every layer's
 (heads, N, N) matrix into per-query maps over the patch grid). A slider move only indexes that
 array, updates the overlay artist with ``set_data``, and redraws just the artists that changed
@@ -44,7 +44,7 @@ from helpers.explorers.base import Explorer
 from helpers.explorers.picker import PhotoPicker
 from helpers.figures.maps import overlay_alpha
 
-__all__ = ["AttentionView", "attention_maps_array", "attention_view", "prepare",
+__all__ = ["AttentionView", "attention_maps_array", "attention_view", "prepare_attention",
            "AttentionExplorer"]
 
 
@@ -123,7 +123,7 @@ def attention_view(image: np.ndarray, attentions: Sequence[torch.Tensor] | torch
     return AttentionView(photo=image, maps=maps, alphas=overlay_alpha(maps), peak=peak[..., 0, 0])
 
 
-def prepare(loaded: Any, image: Any) -> AttentionView:
+def prepare_attention(loaded: Any, image: Any) -> AttentionView:
     """The slow path, once per photo: one forward pass that captures every layer's attention.
 
     Args:
@@ -155,7 +155,7 @@ class AttentionExplorer(Explorer):
     """
 
     def __init__(self, loaded: Any, photos: Mapping[str, Any], size: float = 4.2) -> None:
-        self._build(PhotoPicker(photos, lambda image: prepare(loaded, image)), size)
+        self._build(PhotoPicker(photos, lambda image: prepare_attention(loaded, image)), size)
 
     @classmethod
     def from_attentions(cls, image: np.ndarray, attentions: Sequence[torch.Tensor] | torch.Tensor,

@@ -12,7 +12,7 @@ a tuple of files, ipywidgets 7 (Google Colab) a dict keyed by file name; see
 
 Example::
 
-    photos = PhotoPicker(sample_images(), lambda image: prepare(loaded, image))
+    photos = PhotoPicker(sample_images(), lambda image: prepare_rollout(loaded, image))
     photos.get("chelsea")            # computed once, then cached
     photos.add("my cat", "cat.jpg")  # shown in the dropdown and selected
 """

@@ -3,7 +3,7 @@ a range of layers and a class, and see the rolled-out map beside the raw attenti
 layer of the range.
 
 Built on :class:`helpers.explorers.base.Explorer`. The slow path runs once per photo
-(:func:`prepare`): one forward pass with autograd on and one backward pass per top class,
+(:func:`prepare_rollout`): one forward pass with autograd on and one backward pass per top class,
 (one forward pass picks the top classes and feeds the backward pass too), after which every
 layer's map is fused over heads for each fusion and each class (plain
 attention, and attention weighted by each top class's gradient), and the threshold that each
@@ -47,7 +47,7 @@ from helpers.maps.rollout import (
     fuse_heads,
 )
 
-__all__ = ["NO_CLASS", "RolloutInputs", "prepare", "RolloutExplorer"]
+__all__ = ["NO_CLASS", "RolloutInputs", "prepare_rollout", "RolloutExplorer"]
 
 #: The class dropdown's value for plain attention rollout (no class).
 NO_CLASS = -1
@@ -80,8 +80,8 @@ def _short(label: str) -> str:
     return label.split(",")[0].strip()
 
 
-def prepare(loaded: Any, image: Any, top_k: int = 3, ratios: Sequence[float] = DISCARD_RATIOS
-            ) -> RolloutInputs:
+def prepare_rollout(loaded: Any, image: Any, top_k: int = 3,
+                    ratios: Sequence[float] = DISCARD_RATIOS) -> RolloutInputs:
     """The slow path, once per photo: attention, gradients for the top classes, fused maps.
 
     One forward pass with autograd on captures the attention and gives the logits; the top
@@ -148,7 +148,7 @@ class RolloutExplorer(Explorer):
 
         self.loaded = loaded
         self.top_k = top_k
-        picker = PhotoPicker(photos, lambda image: prepare(loaded, image, top_k))
+        picker = PhotoPicker(photos, lambda image: prepare_rollout(loaded, image, top_k))
         inputs = picker.get(picker.dropdown.value)
         depth = next(iter(inputs.fused.values())).shape[0]
         self._side = int(round((next(iter(inputs.fused.values())).shape[-1] - 1) ** 0.5))

@@ -12,59 +12,28 @@ Two of its choices are what a ViT usually does differently:
   *each* head 64 dimensions, so queries, keys and values are 4 x 64 = 256 wide inside a
   64-wide model (keras-io issue 1907). A ViT splits the width: ``key_dim = width / heads``.
 
-Keras runs on the **torch** backend here. Keras reads ``KERAS_BACKEND`` once, when it is
-first imported, so this module sets it (if unset) before importing keras and refuses to
-work with a keras that was already imported with another backend.
+Keras runs on the **torch** backend here (:mod:`helpers.keras.backend`). The augmentation
+layers are in :mod:`helpers.keras.augment`.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass, replace
 
+from helpers.keras.backend import ensure_torch_backend
+
 __all__ = [
-    "ensure_torch_backend",
     "KerasViTConfig",
     "SEED_VIT",
     "IMPROVED_VIT",
     "Patches",
     "PatchEncoder",
-    "RandomShift",
     "mlp",
     "transformer_block",
-    "seed_augmentation",
-    "improved_augmentation",
     "build_seed_vit",
     "build_improved_vit",
-    "attention_layer_names",
-    "attention_scores",
     "parameter_breakdown",
 ]
-
-
-def ensure_torch_backend() -> None:
-    """Make sure keras runs (or will run) on the torch backend.
-
-    Sets ``KERAS_BACKEND=torch`` when it is unset and keras is not imported yet.
-
-    Raises:
-        RuntimeError: keras was already imported with another backend, or
-            ``KERAS_BACKEND`` names another backend.
-    """
-    if "keras" in sys.modules:
-        backend = sys.modules["keras"].backend.backend()
-        if backend != "torch":
-            raise RuntimeError(
-                f"keras was already imported with the {backend!r} backend; this course needs "
-                "'torch'. Restart the kernel and run the setup cell (or set "
-                "os.environ['KERAS_BACKEND'] = 'torch') before anything imports keras.")
-        return
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    if os.environ["KERAS_BACKEND"] != "torch":
-        raise RuntimeError(
-            f"KERAS_BACKEND={os.environ['KERAS_BACKEND']!r}, but this course needs 'torch'. "
-            "Set os.environ['KERAS_BACKEND'] = 'torch' before importing keras.")
 
 
 ensure_torch_backend()
@@ -72,6 +41,8 @@ ensure_torch_backend()
 import keras  # noqa: E402 - the backend must be chosen first
 import numpy as np  # noqa: E402
 from keras import layers, ops  # noqa: E402
+
+from helpers.keras.augment import improved_augmentation, seed_augmentation  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -275,92 +246,6 @@ def transformer_block(x, *, heads: int, key_dim: int, mlp_units: tuple[int, ...]
     return layers.Add(name=f"{name}_add2")([x3, x2])  # (B, T, D)
 
 
-# ----------------------------------------------------------------------------- augmentation
-
-
-def seed_augmentation(x_train: np.ndarray, image_size: int = 72) -> keras.Sequential:
-    """The seed's preprocessing and augmentation, normalisation adapted to ``x_train``.
-
-    Normalization (mean/variance of the training images) -> resize to ``image_size`` ->
-    random horizontal flip -> random rotation (+-2 % of a turn) -> random zoom (+-20 %).
-    The random layers act only in training.
-
-    Args:
-        x_train: (N, H, W, 3) training images.
-        image_size: Side after resizing.
-    """
-    augmentation = keras.Sequential([
-        layers.Normalization(),
-        layers.Resizing(image_size, image_size),
-        layers.RandomFlip("horizontal"),
-        layers.RandomRotation(factor=0.02),
-        layers.RandomZoom(height_factor=0.2, width_factor=0.2),
-    ], name="data_augmentation")
-    augmentation.layers[0].adapt(np.asarray(x_train, dtype="float32"))
-    return augmentation
-
-
-class RandomShift(layers.Layer):
-    """Shift each image by a random whole number of pixels, reflecting at the borders.
-
-    The classic CIFAR "pad and random crop" augmentation, vectorised: the batch is
-    padded once and every image reads its own window with two gathers. (Keras's
-    ``RandomTranslation``, ``RandomRotation`` and ``RandomZoom`` resample each image in a
-    Python loop on the torch backend, which costs tens of milliseconds per image on a CPU.)
-
-    Input and output: (B, H, W, C) images; identity outside training.
-    """
-
-    def __init__(self, max_shift: int, seed: int | None = None, **kwargs) -> None:
-        super().__init__(**kwargs)
-        if max_shift < 0:
-            raise ValueError(f"max_shift must be >= 0; got {max_shift}.")
-        self.max_shift = max_shift
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, images, training=None):
-        if not training or self.max_shift == 0:
-            return images
-        s = self.max_shift
-        batch, height, width, channels = ops.shape(images)
-        padded = ops.pad(images, [[0, 0], [s, s], [s, s], [0, 0]],
-                         mode="reflect")  # (B, H + 2s, W + 2s, C)
-        offsets = keras.random.randint((2, batch), 0, 2 * s + 1,
-                                       seed=self.seed_generator)  # (2, B)
-        rows = offsets[0][:, None] + ops.arange(height)[None, :]  # (B, H)
-        cols = offsets[1][:, None] + ops.arange(width)[None, :]  # (B, W)
-        rows = ops.broadcast_to(rows[:, :, None, None], (batch, height, width + 2 * s, channels))
-        out = ops.take_along_axis(padded, rows, axis=1)  # (B, H, W + 2s, C)
-        cols = ops.broadcast_to(cols[:, None, :, None], (batch, height, width, channels))
-        return ops.take_along_axis(out, cols, axis=2)  # (B, H, W, C)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "max_shift": self.max_shift, "seed": self.seed}
-
-
-def improved_augmentation(x_train: np.ndarray, image_size: int = 32, max_shift: int = 4
-                          ) -> keras.Sequential:
-    """Normalisation plus the classic CIFAR augmentation: flip and shifts of up to 4 pixels.
-
-    Args:
-        x_train: (N, H, W, 3) training images.
-        image_size: Side the model works at (a Resizing layer is added only if it differs
-            from the images' own size).
-        max_shift: Largest shift in pixels, in each direction.
-    """
-    steps: list[layers.Layer] = [layers.Normalization()]
-    if image_size != x_train.shape[1]:
-        steps.append(layers.Resizing(image_size, image_size))
-    steps += [layers.RandomFlip("horizontal"), RandomShift(max_shift)]
-    augmentation = keras.Sequential(steps, name="data_augmentation")
-    augmentation.layers[0].adapt(np.asarray(x_train, dtype="float32"))
-    return augmentation
-
-
 # ----------------------------------------------------------------------------- models
 
 
@@ -450,50 +335,6 @@ def build_improved_vit(x_train: np.ndarray, num_classes: int, config: KerasViTCo
 
 
 # ----------------------------------------------------------------------------- inspection
-
-
-def attention_layer_names(model: keras.Model) -> list[str]:
-    """Names of the blocks' MultiHeadAttention layers, first block first."""
-    return [layer.name for layer in model.layers
-            if isinstance(layer, layers.MultiHeadAttention)]
-
-
-def attention_scores(model: keras.Model, images: np.ndarray, block: int = -1,
-                     batch_size: int = 64) -> np.ndarray:
-    """Attention weights of one block, from the layer itself (``return_attention_scores``).
-
-    The model runs in inference mode up to the block's first LayerNorm; the block's
-    ``MultiHeadAttention`` layer is then called again on that input with
-    ``return_attention_scores=True``.
-
-    Args:
-        model: A model from :func:`build_seed_vit` or :func:`build_improved_vit`.
-        images: (B, H, W, 3) images as the model takes them.
-        block: Which block (negative counts from the end).
-        batch_size: Images per forward pass.
-
-    Returns:
-        (B, heads, T, T) attention weights; each row sums to 1.
-    """
-    names = attention_layer_names(model)
-    if not names:
-        raise ValueError("model has no MultiHeadAttention layer.")
-    if not -len(names) <= block < len(names):
-        raise ValueError(f"block must be in [-{len(names)}, {len(names) - 1}]; got {block}.")
-    attention_name = names[block]
-    norm_name = attention_name.replace("_attention", "_norm1")
-    attention = model.get_layer(attention_name)
-    upto = keras.Model(model.input, model.get_layer(norm_name).output)
-    images = np.asarray(images)
-    if images.ndim != 4:
-        raise ValueError(f"images must be (B, H, W, 3); got shape {images.shape}.")
-    chunks = []
-    for start in range(0, len(images), batch_size):
-        x1 = upto(images[start:start + batch_size], training=False)  # (b, T, D)
-        _, scores = attention(x1, x1, return_attention_scores=True,
-                              training=False)  # (b, heads, T, T)
-        chunks.append(ops.convert_to_numpy(scores))
-    return np.concatenate(chunks)
 
 
 def parameter_breakdown(model: keras.Model) -> dict[str, int]:

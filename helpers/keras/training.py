@@ -14,14 +14,14 @@ evaluates on a test set at regular times (with the clock paused while it evaluat
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers.keras.model import ensure_torch_backend
+from helpers.keras.backend import ensure_torch_backend
+from helpers.keras.checkpoints import ResumableCheckpoint, checkpoint_record, resume_from
 from helpers.shapes import require_nonempty
 
 ensure_torch_backend()
@@ -39,8 +39,6 @@ __all__ = [
     "learning_rate_schedule",
     "compile_recipe",
     "train",
-    "checkpoint_record",
-    "ResumableCheckpoint",
     "predict_logits",
     "scores",
     "TimeBudget",
@@ -173,28 +171,6 @@ def compile_recipe(model: keras.Model, recipe: TrainingRecipe, num_classes: int,
     ])
 
 
-def checkpoint_record(checkpoint: str | Path) -> Path:
-    """The JSON file kept beside ``checkpoint`` (``x.weights.h5`` -> ``x.weights.json``)."""
-    return Path(checkpoint).with_suffix(".json")
-
-
-class ResumableCheckpoint(keras.callbacks.ModelCheckpoint):
-    """Keras's best-only ``ModelCheckpoint`` that also records which epoch it saved.
-
-    Each time the weights are saved, ``x.weights.json`` beside them gets the number of
-    epochs completed and the best value of the monitored metric, which is what
-    :func:`train` needs to resume an interrupted run.
-    """
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        best_before = self.best
-        super().on_epoch_end(epoch, logs)
-        if self.best != best_before:
-            record = {"epochs_done": epoch + 1, "monitor": self.monitor,
-                      "best": float(self.best)}
-            checkpoint_record(self.filepath).write_text(json.dumps(record))
-
-
 def train(model: keras.Model, recipe: TrainingRecipe, x_train: np.ndarray, y_train: np.ndarray,
           x_val: np.ndarray, y_val: np.ndarray, epochs: int, checkpoint: str | Path,
           num_classes: int, callbacks: Sequence[keras.callbacks.Callback] = (),
@@ -247,7 +223,7 @@ def train(model: keras.Model, recipe: TrainingRecipe, x_train: np.ndarray, y_tra
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     updates = max(2, epochs * math.ceil(len(x_train) / fit_batch) // accumulate)
     compile_recipe(model, recipe, num_classes, None if budgeted else updates, accumulate)
-    done, best_so_far = _resume_from(model, checkpoint) if resume else (0, None)
+    done, best_so_far = resume_from(model, checkpoint) if resume else (0, None)
     if not resume:
         checkpoint.unlink(missing_ok=True)  # never restore a file left by an earlier run
         checkpoint_record(checkpoint).unlink(missing_ok=True)
@@ -259,29 +235,6 @@ def train(model: keras.Model, recipe: TrainingRecipe, x_train: np.ndarray, y_tra
     if checkpoint.is_file():
         model.load_weights(str(checkpoint))
     return {name: [float(v) for v in values] for name, values in history.history.items()}
-
-
-def _resume_from(model: keras.Model, checkpoint: Path) -> tuple[int, float]:
-    """Load the best checkpoint of an interrupted run; return (epochs done, best metric)."""
-    record_path = checkpoint_record(checkpoint)
-    if not checkpoint.is_file() or not record_path.is_file():
-        raise ValueError(f"resume=True needs {checkpoint} and {record_path.name} from an "
-                         "earlier run of this cell; there is none, so run with resume=False.")
-    try:
-        record = json.loads(record_path.read_text())
-        done, best_so_far = int(record["epochs_done"]), float(record["best"])
-    except (ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{record_path}: not a checkpoint record ({err}); run with "
-                         "resume=False to start afresh.") from None
-    # Keras weight files hold the optimizer's variables too (its step count, which drives
-    # the schedule, and AdamW's moments); they load only into a built optimizer.
-    model.optimizer.build(model.trainable_variables)
-    try:
-        model.load_weights(str(checkpoint))
-    except (ValueError, OSError) as err:
-        raise ValueError(f"{checkpoint}: does not fit this model ({str(err)[:200]}); it was "
-                         "saved by a different architecture. Run with resume=False.") from None
-    return done, best_so_far
 
 
 def predict_logits(model: keras.Model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
