@@ -36,7 +36,7 @@ CHECKS = {
     "rollout": rollout.check_rollout,
     "attention_distance": rollout.check_attention_distance,
     "grad_weighted": rollout.check_grad_weighted,
-    "keras_patchify": keras_vit.check_patchify,
+    "keras_patchify": keras_vit.check_numpy_patchify,
     "attention_parameters": keras_vit.check_attention_parameters,
     "warmup_cosine": keras_vit.check_warmup_cosine,
     "cls_attention": dino.check_cls_attention,

@@ -14,10 +14,10 @@ import numpy as np
 from helpers.exercises import Case, CheckResult, WrongAnswer, require_close, run_check
 
 __all__ = [
-    "reference_patchify",
+    "reference_numpy_patchify",
     "reference_attention_parameters",
     "reference_warmup_cosine",
-    "check_patchify",
+    "check_numpy_patchify",
     "check_attention_parameters",
     "check_warmup_cosine",
 ]
@@ -26,7 +26,7 @@ __all__ = [
 # ----------------------------------------------------------------------------- solutions
 
 
-def reference_patchify(images: np.ndarray, patch_size: int) -> np.ndarray:
+def reference_numpy_patchify(images: np.ndarray, patch_size: int) -> np.ndarray:
     """Cut (B, H, W, C) images into (B, N, p*p*C) patches with NumPy alone.
 
     Patches are numbered row by row; inside a patch the pixels go row by row too, with
@@ -73,7 +73,7 @@ def _keras():
     return keras_vit.keras, keras_vit.ops
 
 
-def check_patchify(fn: Callable[[np.ndarray, int], np.ndarray]) -> CheckResult:
+def check_numpy_patchify(fn: Callable[[np.ndarray, int], np.ndarray]) -> CheckResult:
     """Check ``fn(images, patch_size)`` against ``keras.ops.image.extract_patches``."""
     _, ops = _keras()
     rng = np.random.default_rng(0)

@@ -1,4 +1,4 @@
-"""Figure helpers shared by the notebooks.
+"""Photos as figures: a grid of photos, and a photo beside its top-k classes (notebooks 01-03).
 
 Each takes arrays or images and returns a ``matplotlib.figure.Figure``; none calls
 ``plt.show()`` or changes global matplotlib state.

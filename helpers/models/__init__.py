@@ -1,4 +1,19 @@
-"""TODO map."""
+"""Models: loading a ViT from three libraries, what differs between them, and its insides.
+
+=================  ===========================================================================
+``loading``        :func:`load` (online, cached, stand-in or random weights; never hangs)
+``loaded``         :class:`LoadedModel`, what ``load`` returns (``batch``, ``logits``, ``predict``)
+``libraries``      every per-library quirk: ``library_of``, the attention kernel on/off,
+                   transformers 4/5 layer names
+``convert``        one timm ViT's weights copied into torchvision's and transformers' classes
+``parts``          a ViT's weights read into one layout (:class:`ViTParts`) from any library
+``by_hand``        the whole forward pass in plain tensor operations on those weights
+``learned``        what the learned embeddings look like (filters, position similarities)
+``architectures``  size and cost of torchvision's ViT family, without downloading weights
+=================  ===========================================================================
+
+``from helpers.models import load, LoadedModel`` is the short way in.
+"""
 
 from helpers.models.libraries import LIBRARIES
 from helpers.models.loaded import LoadedModel

@@ -1,4 +1,14 @@
-"""TODO map."""
+"""Notebook setup: what the first cell of every notebook runs, and what it reads.
+
+==============  ==============================================================================
+``notebook``    :func:`setup_notebook` (the setup cell's one call): Colab installs, inline
+                figures, one report of versions, device, network and weights; ``SETUP_CELL``
+``config``      the environment variables (weights folder, data folder, offline, smoke mode)
+``network``     one bounded, cached probe of the model hub: online or not, decided once
+==============  ==============================================================================
+
+Importing this package is cheap: no deep-learning library is imported.
+"""
 
 from helpers.setup.notebook import setup_notebook
 
