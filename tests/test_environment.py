@@ -14,7 +14,8 @@ from helpers.setup.notebook import COLAB_PACKAGES, SETUP_CELL, colab_install_com
 
 
 def test_colab_install_commands_install_only_what_is_missing_and_never_torch():
-    present = {"transformers", "keras", "ipywidgets", "skimage", "sklearn", "tqdm"}
+    present = {"transformers", "keras", "ipywidgets", "skimage", "sklearn", "tqdm",
+               "pytorch_grad_cam", "captum", "peft"}
     commands = colab_install_commands(find_spec=lambda name: object() if name in present else None)
     assert len(commands) == 1
     command = commands[0]

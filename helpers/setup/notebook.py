@@ -42,6 +42,9 @@ COLAB_PACKAGES = {
     "skimage": "scikit-image>=0.22",
     "sklearn": "scikit-learn>=1.4",
     "tqdm": "tqdm>=4.66",
+    "pytorch_grad_cam": "grad-cam>=1.5.4",
+    "captum": "captum>=0.7",
+    "peft": "peft>=0.13",
 }
 
 #: The first code cell of every notebook, verbatim (a test checks each notebook against it).
