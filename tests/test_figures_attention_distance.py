@@ -1,4 +1,4 @@
-"""helpers.figures.rollout: the attention-distance scatter draws one dot per layer and head."""
+"""helpers.figures.vit.attention_distance_figure: a dot per layer and head, and the uniform line."""
 
 from __future__ import annotations
 
