@@ -263,10 +263,15 @@ def check_attention_maps(fn: Callable[[nn.Module, torch.Tensor], Any]) -> CheckR
         return error
 
     def answer(model: nn.Module, pixel_values: torch.Tensor) -> Any:
-        got = fn(model, pixel_values)
-        # transformers 4.57 answers output_attentions=True under sdpa with None: that is the
-        # lesson's point, not an unfinished exercise, so the judge (not "returned None") says so
-        return () if got is None and model.config._attn_implementation == "sdpa" else got
+        calls: list[int] = []
+        handle = model.register_forward_hook(lambda *_: calls.append(1))
+        try:
+            got = fn(model, pixel_values)
+        finally:
+            handle.remove()
+        # transformers 4.57 answers output_attentions=True under sdpa with None: when the model
+        # ran, that None is the lesson's point, not an unfinished exercise, so the judge says so
+        return () if got is None and calls else got
 
     return run_check("attention_maps", answer, cases, judge,
                      "every layer's maps match, attention setting restored")
