@@ -44,9 +44,17 @@ PY_colab-2026.08-py313 := $(PY313)
 set_python = $(or $(PY_$(1)),$(PYTHON))
 MATRIX_PYTEST ?= -m "not slow and not browser" --ignore=tests/browser
 
+# The matrix venvs are built (mostly downloads and unpacking) while the pinned set's tests run
+# (mostly CPU); their log is printed if a build fails. Every set runs even if an earlier one failed.
 test: install
-	$(BIN)/python -m pytest
-	$(MAKE) --no-print-directory test-matrix
+	@mkdir -p $(VENVS)
+	@$(MAKE) --no-print-directory install-matrix > $(VENVS)/build.log 2>&1 & builder=$$!; \
+	$(BIN)/python -m pytest; pinned=$$?; \
+	if ! wait $$builder; then echo "building the matrix venvs failed:"; \
+		tail -40 $(VENVS)/build.log; exit 1; fi; \
+	$(MAKE) --no-print-directory -k test-matrix; matrix=$$?; \
+	echo "pinned set: exit $$pinned; matrix ($(MATRIX)): exit $$matrix"; \
+	[ $$pinned -eq 0 ] && [ $$matrix -eq 0 ]
 
 test-pinned: install
 	$(BIN)/python -m pytest
