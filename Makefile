@@ -42,14 +42,17 @@ COLAB_NOW := $(if $(PY313),colab-2026.08-py313,colab-2026.08)
 MATRIX ?= $(COLAB_NOW) colab-2025.07 lowest
 PY_colab-2026.08-py313 := $(PY313)
 set_python = $(or $(PY_$(1)),$(PYTHON))
-MATRIX_PYTEST ?= -m "not slow and not browser" --ignore=tests/browser
+# -n 2: both cores (pytest-xdist); loadscope keeps each notebook's cells in one worker, in order.
+PARALLEL ?= -n 2 --dist loadscope
+MATRIX_PYTEST ?= -m "not slow and not browser" --ignore=tests/browser $(PARALLEL)
 
 # The matrix venvs are built (mostly downloads and unpacking) while the pinned set's tests run
 # (mostly CPU); their log is printed if a build fails. Every set runs even if an earlier one failed.
 test: install
 	@mkdir -p $(VENVS)
 	@$(MAKE) --no-print-directory install-matrix > $(VENVS)/build.log 2>&1 & builder=$$!; \
-	$(BIN)/python -m pytest; pinned=$$?; \
+	$(BIN)/python -m pytest $(PARALLEL) --ignore=tests/browser && \
+		$(BIN)/python -m pytest tests/browser; pinned=$$?; \
 	if ! wait $$builder; then echo "building the matrix venvs failed:"; \
 		tail -40 $(VENVS)/build.log; exit 1; fi; \
 	$(MAKE) --no-print-directory -k test-matrix; matrix=$$?; \
@@ -57,7 +60,8 @@ test: install
 	[ $$pinned -eq 0 ] && [ $$matrix -eq 0 ]
 
 test-pinned: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PARALLEL) --ignore=tests/browser
+	$(BIN)/python -m pytest tests/browser
 
 $(VENVS)/%/.installed: constraints/%.txt requirements.txt requirements-test.txt pyproject.toml \
 		| $(STAMP)
