@@ -15,8 +15,10 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["Part", "Estimate", "format_seconds", "time_call", "measure", "announce"]
+__all__ = ["Part", "Estimate", "format_seconds", "time_call", "measure", "announce",
+           "training_estimate"]
 
 
 def format_seconds(seconds: float) -> str:
@@ -143,4 +145,37 @@ def announce(fn: Callable[[], object], batch: int, total: int, unit: str = "imag
     """:func:`measure`, then print its one line; returns the estimate."""
     estimate = measure(fn, batch, total, unit, repeat)
     print(estimate)
+    return estimate
+
+
+def training_estimate(model: Any, x: Any, y: Any, batch_size: int, epochs: int,
+                      train_images: int, eval_images: int = 0) -> Estimate:
+    """Time one training step and one prediction of a compiled Keras model; extrapolate a run.
+
+    The timed step updates the model's weights, so pass a throwaway copy built like the
+    real one, never the model you are about to train.
+
+    Args:
+        model: A compiled Keras model (anything with ``train_on_batch`` and
+            ``predict_on_batch``).
+        x: Images; the first ``batch_size`` are used.
+        y: Their labels.
+        batch_size: Images per step in the real run (``fit``'s ``batch_size``).
+        epochs: Epochs of the real run.
+        train_images: Training images per epoch.
+        eval_images: Images the run predicts in all (validation every epoch, a test set).
+
+    Returns:
+        The estimate: training images over all epochs, plus the evaluated images.
+    """
+    if batch_size < 1 or epochs < 0 or train_images < 0 or eval_images < 0:
+        raise ValueError("batch_size must be >= 1 and epochs, train_images, eval_images >= 0; got "
+                         f"{batch_size}, {epochs}, {train_images}, {eval_images}.")
+    xb, yb = x[:batch_size], y[:batch_size]
+    # two steps, the faster counts: the first also builds the optimizer's state
+    step = time_call(lambda: model.train_on_batch(xb, yb), repeat=2)
+    estimate = Estimate((Part(epochs * train_images, step / len(xb), "training image"),))
+    if eval_images:
+        predict = time_call(lambda: model.predict_on_batch(xb))
+        estimate = estimate + Estimate((Part(eval_images, predict / len(xb), "evaluated image"),))
     return estimate

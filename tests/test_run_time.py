@@ -7,7 +7,15 @@ import time
 import pytest
 
 from helpers import run_time
-from helpers.run_time import Estimate, Part, announce, format_seconds, measure, time_call
+from helpers.run_time import (
+    Estimate,
+    Part,
+    announce,
+    format_seconds,
+    measure,
+    time_call,
+    training_estimate,
+)
 
 
 @pytest.mark.parametrize(("seconds", "text"), [
@@ -84,3 +92,41 @@ def test_announce_prints_a_real_measurement(capsys):
                                                        f"{format_seconds(estimate.parts[0].seconds_each)}"
                                                        " per step; measured now)")
     assert 0.01 <= estimate.parts[0].seconds_each < 0.5        # 20 ms / 2 items, not a constant
+
+
+class FakeModel:
+    """train_on_batch / predict_on_batch that advance a fake clock and record their batches."""
+
+    def __init__(self, clock, step_seconds, predict_seconds):
+        self.clock, self.step_seconds, self.predict_seconds = clock, step_seconds, predict_seconds
+        self.trained, self.predicted = [], []
+
+    def train_on_batch(self, x, y):
+        self.trained.append((len(x), len(y)))
+        self.clock.now += self.step_seconds.pop(0)
+
+    def predict_on_batch(self, x):
+        self.predicted.append(len(x))
+        self.clock.now += self.predict_seconds
+
+
+def test_training_estimate_times_one_step_and_one_prediction(monkeypatch):
+    clock = FakeClock([])
+    monkeypatch.setattr(run_time.time, "perf_counter", clock.perf_counter)
+    model = FakeModel(clock, step_seconds=[5.0, 1.6], predict_seconds=0.4)   # first step: warm-up
+    x, y = list(range(100)), list(range(100))
+    estimate = training_estimate(model, x, y, batch_size=16, epochs=3, train_images=900,
+                                 eval_images=3 * 100 + 200)
+    assert model.trained == [(16, 16), (16, 16)] and model.predicted == [16]
+    (train, evaluate) = estimate.parts
+    assert (train.count, train.unit, evaluate.count, evaluate.unit) == (
+        2700, "training image", 500, "evaluated image")
+    assert train.seconds_each == pytest.approx(0.1)               # the faster, second step
+    assert evaluate.seconds_each == pytest.approx(0.025)
+    assert estimate.seconds == pytest.approx(270 + 12.5)
+    only_training = training_estimate(FakeModel(clock, [1.0, 1.0], 0.0), x, y, batch_size=10,
+                                      epochs=2, train_images=50)
+    assert [(p.count, p.unit) for p in only_training.parts] == [(100, "training image")]
+    assert only_training.seconds == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        training_estimate(model, x, y, batch_size=0, epochs=1, train_images=1)
