@@ -29,7 +29,7 @@ def attention_distance_figure(distances: np.ndarray | torch.Tensor, uniform: flo
         size: Figure size in inches.
 
     Returns:
-        The figure: one dot per head, coloured by head, layers numbered from 1.
+        The figure: one dot per head, coloured by head, layers numbered from 0 (as in the notebooks).
     """
     values = np.asarray(torch.as_tensor(distances).detach().cpu(), dtype=np.float64)
     if values.ndim != 2 or 0 in values.shape:
@@ -38,7 +38,7 @@ def attention_distance_figure(distances: np.ndarray | torch.Tensor, uniform: flo
     fig = Figure(figsize=size, layout="constrained")
     ax = fig.subplots()
     colours = colormaps["tab20" if heads > 10 else "tab10"]
-    depth = np.arange(1, layers + 1)
+    depth = np.arange(layers)
     for head in range(heads):
         ax.scatter(depth, values[:, head], s=18, color=colours(head % colours.N),
                    label=f"head {head}", zorder=3)

@@ -155,7 +155,8 @@ def position_similarity_grid(similarity: np.ndarray | torch.Tensor) -> Figure:
         similarity: (g, g, g, g) from :func:`helpers.learned_embeddings.position_similarity`.
 
     Returns:
-        The figure: tile (i, j) shows how similar position (i, j) is to every other position.
+        The figure: tile (i, j) shows how similar position (i, j) is to every other position;
+        rows and columns are numbered from 0.
     """
     sim = np.asarray(torch.as_tensor(similarity).detach().cpu(), dtype=np.float64)
     if sim.ndim != 4 or len(set(sim.shape)) != 1:
@@ -164,19 +165,19 @@ def position_similarity_grid(similarity: np.ndarray | torch.Tensor) -> Figure:
     scale = 4  # pixels per grid cell, so each small map stays readable after resampling
     tiles = sim.repeat(scale, axis=2).repeat(scale, axis=3)  # (g, g, g·scale, g·scale)
     tile, gap = g * scale, scale
-    fig = Figure(figsize=(8.0, 7.0), layout="constrained")
+    fig = Figure(figsize=(9.5, 8.5), layout="constrained")  # as wide as a notebook cell shows
     ax = fig.subplots()
     shown = ax.imshow(mosaic(tiles, gap=gap), cmap="viridis", vmin=-1, vmax=1)
     centres = [(tile + gap) * k + tile / 2 - 0.5 for k in range(g)]
-    ax.set_xticks(centres, [str(c + 1) for c in range(g)], fontsize=7)
-    ax.set_yticks(centres, [str(r + 1) for r in range(g)], fontsize=7)
-    ax.set_xlabel("input patch column")
-    ax.set_ylabel("input patch row")
+    ax.set_xticks(centres, [str(c) for c in range(g)], fontsize=9)  # numbered from 0, like the
+    ax.set_yticks(centres, [str(r) for r in range(g)], fontsize=9)  # patches in the notebooks
+    ax.set_xlabel("input patch column", fontsize=11)
+    ax.set_ylabel("input patch row", fontsize=11)
     ax.tick_params(length=0)
     for side in ax.spines.values():
         side.set_visible(False)
     fig.colorbar(shown, ax=ax, shrink=0.8, label="cosine similarity")
-    ax.set_title("Position embedding similarity", fontsize=11)
+    ax.set_title("Position embedding similarity", fontsize=12)
     return fig
 
 
