@@ -29,7 +29,8 @@ def attention_distance_figure(distances: np.ndarray | torch.Tensor, uniform: flo
         size: Figure size in inches.
 
     Returns:
-        The figure: one dot per head, coloured by head, layers numbered from 0 (as in the notebooks).
+        The figure: one dot per head, coloured by head, layers numbered from 0, as in the
+        notebooks.
     """
     values = np.asarray(torch.as_tensor(distances).detach().cpu(), dtype=np.float64)
     if values.ndim != 2 or 0 in values.shape:

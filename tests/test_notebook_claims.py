@@ -124,7 +124,7 @@ def test_05_last_layer_piles_on_the_corners_and_rollout_spreads_it(rollout_run):
     corner_rolled = rolled[:, CORNERS].sum(-1) / rolled.sum(-1)
     assert (corner_raw > 0.2).all() and (corner_rolled < corner_raw).all()
     assert (corner_rolled < 0.1).all()                                         # "a few percent"
-    norms = block_out[:, 1:].norm(dim=-1)                                      # before the final norm
+    norms = block_out[:, 1:].norm(dim=-1)                     # before the final norm
     assert norms[:, CORNERS].mean() / norms.median() > 5
 
 
@@ -151,7 +151,7 @@ def test_05_attention_distance_local_early_beyond_uniform_late(rollout_run):
     attentions, _ = rollout_run
     distance = mean_attention_distance(attentions, GRID, PATCH)               # (L, heads)
     uniform = float(patch_distances(GRID, PATCH).mean())
-    assert (distance[:3].min(dim=1).values < 30).all()                        # a local head, layers 0-2
+    assert (distance[:3].min(dim=1).values < 30).all()        # a local head in layers 0-2
     assert distance[-3:].min() > uniform
     to_corners = [float((a[:, :, 1:, 1:][..., CORNERS].sum(-1) / a[:, :, 1:, 1:].sum(-1)).mean())
                   for a in attentions[-3:]]
@@ -188,7 +188,8 @@ def test_02_geometry_barely_matters_the_normalisation_a_lot(stand_in_models, pho
     def mean_in_top(probs):
         return float(probs[rows, top].mean())
 
-    squashed = confidence(lambda image: google(images=image, return_tensors="pt")["pixel_values"][0])
+    squashed = confidence(
+        lambda image: google(images=image, return_tensors="pt")["pixel_values"][0])
     restat = confidence(imagenet_stats)
     assert abs(mean_in_top(squashed) - mean_in_top(own)) < 0.05               # geometry: a little
     assert mean_in_top(squashed) > mean_in_top(own)                          # ... and even up
