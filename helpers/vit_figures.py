@@ -167,7 +167,8 @@ def position_similarity_grid(similarity: np.ndarray | torch.Tensor) -> Figure:
     tile, gap = g * scale, scale
     fig = Figure(figsize=(9.5, 8.5), layout="constrained")  # as wide as a notebook cell shows
     ax = fig.subplots()
-    shown = ax.imshow(mosaic(tiles, gap=gap), cmap="viridis", vmin=-1, vmax=1)
+    shown = ax.imshow(mosaic(tiles, gap=gap), cmap="viridis", vmin=-1, vmax=1,
+                      interpolation="nearest")  # crisp cells, no blur between neighbours
     centres = [(tile + gap) * k + tile / 2 - 0.5 for k in range(g)]
     ax.set_xticks(centres, [str(c) for c in range(g)], fontsize=9)  # numbered from 0, like the
     ax.set_yticks(centres, [str(r) for r in range(g)], fontsize=9)  # patches in the notebooks

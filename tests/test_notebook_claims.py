@@ -222,3 +222,14 @@ def test_07_corner_tokens_longest_before_the_final_norm_shortest_after(stand_in_
     for b in range(len(x)):
         assert sorted(before[b].topk(4).indices.tolist()) == CORNERS
         assert sorted(after[b].argsort()[:4].tolist()) == CORNERS
+
+
+def test_02_model_processor_is_close_to_the_stand_in_recipe(stand_in_models, photos):
+    from helpers.preprocessing import processor_from_recipe, recipe_of
+
+    loaded = stand_in_models["transformers"]
+    model_processor = processor_from_recipe(recipe_of(loaded.preprocess, "stand-in"))
+    gaps = [float((model_processor(images=image, return_tensors="pt")["pixel_values"][0]
+                   - loaded.preprocess(image)).abs().mean()) for image in photos.values()]
+    assert max(gaps) < 0.05                       # close ...
+    assert max(gaps) > 0                          # ... not bit-equal (the rocket)
