@@ -150,17 +150,19 @@ def announce(fn: Callable[[], object], batch: int, total: int, unit: str = "imag
 
 def training_estimate(model: Any, x: Any, y: Any, batch_size: int, epochs: int,
                       train_images: int, eval_images: int = 0) -> Estimate:
-    """Time one training step and one prediction of a compiled Keras model; extrapolate a run.
+    """Time a Keras model's gradient and prediction on one batch; extrapolate a training run.
 
-    The timed step updates the model's weights, so pass a throwaway copy built like the
-    real one, never the model you are about to train.
+    The timed training step is a forward pass in training mode and a backward pass of the
+    cross-entropy: what a training step computes before the optimizer applies it. Nothing
+    is applied and the gradients are cleared again, so the model's weights do not change
+    and the estimate can run on the very model that is about to be trained (Keras on the
+    PyTorch backend; dropout and random augmentation draw from their seeds as usual).
 
     Args:
-        model: A compiled Keras model (anything with ``train_on_batch`` and
-            ``predict_on_batch``).
+        model: A Keras model returning logits.
         x: Images; the first ``batch_size`` are used.
-        y: Their labels.
-        batch_size: Images per step in the real run (``fit``'s ``batch_size``).
+        y: Their integer labels.
+        batch_size: Images per timed batch.
         epochs: Epochs of the real run.
         train_images: Training images per epoch.
         eval_images: Images the run predicts in all (validation every epoch, a test set).
@@ -171,9 +173,23 @@ def training_estimate(model: Any, x: Any, y: Any, batch_size: int, epochs: int,
     if batch_size < 1 or epochs < 0 or train_images < 0 or eval_images < 0:
         raise ValueError("batch_size must be >= 1 and epochs, train_images, eval_images >= 0; got "
                          f"{batch_size}, {epochs}, {train_images}, {eval_images}.")
+    from helpers.keras_vit import ensure_torch_backend
+
+    ensure_torch_backend()
+    import keras
+
     xb, yb = x[:batch_size], y[:batch_size]
-    # two steps, the faster counts: the first also builds the optimizer's state
-    step = time_call(lambda: model.train_on_batch(xb, yb), repeat=2)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def gradient() -> None:
+        loss(yb, model(xb, training=True)).backward()
+
+    try:
+        # two passes, the faster counts: the first also pays for one-off set-up
+        step = time_call(gradient, repeat=2)
+    finally:
+        for weight in model.trainable_weights:
+            weight.value.grad = None
     estimate = Estimate((Part(epochs * train_images, step / len(xb), "training image"),))
     if eval_images:
         predict = time_call(lambda: model.predict_on_batch(xb))

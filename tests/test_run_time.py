@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 from helpers import run_time
@@ -94,39 +95,29 @@ def test_announce_prints_a_real_measurement(capsys):
     assert 0.01 <= estimate.parts[0].seconds_each < 0.5        # 20 ms / 2 items, not a constant
 
 
-class FakeModel:
-    """train_on_batch / predict_on_batch that advance a fake clock and record their batches."""
+def test_training_estimate_times_a_gradient_and_leaves_the_weights_alone():
+    from helpers.keras_vit import keras
 
-    def __init__(self, clock, step_seconds, predict_seconds):
-        self.clock, self.step_seconds, self.predict_seconds = clock, step_seconds, predict_seconds
-        self.trained, self.predicted = [], []
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="gelu"),
+                              keras.layers.Dropout(0.5), keras.layers.Dense(4)])
+    x = np.random.default_rng(0).normal(size=(32, 8)).astype("float32")
+    y = np.arange(32) % 4
+    before = [np.array(w) for w in model.get_weights()]
+    backward_passes = []
+    model.trainable_weights[0].value.register_hook(lambda grad: backward_passes.append(grad))
 
-    def train_on_batch(self, x, y):
-        self.trained.append((len(x), len(y)))
-        self.clock.now += self.step_seconds.pop(0)
+    estimate = training_estimate(model, x, y, batch_size=8, epochs=3, train_images=100,
+                                 eval_images=50)
 
-    def predict_on_batch(self, x):
-        self.predicted.append(len(x))
-        self.clock.now += self.predict_seconds
-
-
-def test_training_estimate_times_one_step_and_one_prediction(monkeypatch):
-    clock = FakeClock([])
-    monkeypatch.setattr(run_time.time, "perf_counter", clock.perf_counter)
-    model = FakeModel(clock, step_seconds=[5.0, 1.6], predict_seconds=0.4)   # first step: warm-up
-    x, y = list(range(100)), list(range(100))
-    estimate = training_estimate(model, x, y, batch_size=16, epochs=3, train_images=900,
-                                 eval_images=3 * 100 + 200)
-    assert model.trained == [(16, 16), (16, 16)] and model.predicted == [16]
-    (train, evaluate) = estimate.parts
-    assert (train.count, train.unit, evaluate.count, evaluate.unit) == (
-        2700, "training image", 500, "evaluated image")
-    assert train.seconds_each == pytest.approx(0.1)               # the faster, second step
-    assert evaluate.seconds_each == pytest.approx(0.025)
-    assert estimate.seconds == pytest.approx(270 + 12.5)
-    only_training = training_estimate(FakeModel(clock, [1.0, 1.0], 0.0), x, y, batch_size=10,
-                                      epochs=2, train_images=50)
-    assert [(p.count, p.unit) for p in only_training.parts] == [(100, "training image")]
-    assert only_training.seconds == pytest.approx(10.0)
+    assert len(backward_passes) == 2                          # two gradients were computed ...
+    assert all(w.value.grad is None for w in model.trainable_weights)   # ... and cleared
+    for old, new in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(old, new)               # nothing was applied
+    assert [(p.count, p.unit) for p in estimate.parts] == [(300, "training image"),
+                                                             (50, "evaluated image")]
+    assert all(p.seconds_each > 0 for p in estimate.parts)
+    only_training = training_estimate(model, x, y, batch_size=8, epochs=2, train_images=10)
+    assert [(p.count, p.unit) for p in only_training.parts] == [(20, "training image")]
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         training_estimate(model, x, y, batch_size=0, epochs=1, train_images=1)
