@@ -32,11 +32,11 @@ os.environ.setdefault("VIT_NOTEBOOKS_OFFLINE", "1")
 import numpy as np
 import torch
 
-from helpers.attention import capture_attention
-from helpers.explorer_attention import AttentionExplorer
-from helpers.images import sample_images
+from helpers.maps.capture import capture_attention
+from helpers.explorers.attention import AttentionExplorer
+from helpers.data.images import sample_images
 from helpers.models import load
-from helpers.vit_figures import pixels_to_image
+from helpers.data.preprocessing import pixels_to_image
 
 
 def time_moves(explorer, moves):
@@ -51,7 +51,7 @@ def time_moves(explorer, moves):
         start = time.perf_counter()
         slider.value = value                     # observe -> redraw -> image -> status
         times.append((time.perf_counter() - start) * 1000)
-        assert explorer.status.value.endswith("ms"), explorer.status.value
+        assert "drawn in" in explorer.status, explorer.status
     return times
 
 
@@ -64,7 +64,7 @@ with torch.inference_mode(), capture_attention(loaded) as attentions:
 image = pixels_to_image(pixels[0], loaded.preprocess)
 rows = []
 start = time.perf_counter()
-explorer = AttentionExplorer(image, attentions)
+explorer = AttentionExplorer.from_attentions(image, attentions)
 build_ms = (time.perf_counter() - start) * 1000
 shape = tuple(attentions[0].shape)
 rows.append((f"{{loaded.kind}} {{len(attentions)}} layers x {{shape[1]}} heads", build_ms,
@@ -72,7 +72,7 @@ rows.append((f"{{loaded.kind}} {{len(attentions)}} layers x {{shape[1]}} heads",
 
 big = [torch.rand(1, 12, 197, 197).softmax(-1) for _ in range(12)]   # ViT-B-sized stack
 start = time.perf_counter()
-explorer = AttentionExplorer(image, big)
+explorer = AttentionExplorer.from_attentions(image, big)
 build_ms = (time.perf_counter() - start) * 1000
 rows.append(("ViT-B size, 12 layers x 12 heads", build_ms, time_moves(explorer, {moves}),
              len(explorer.image.value)))

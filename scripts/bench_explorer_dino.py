@@ -1,6 +1,6 @@
 """Benchmark: how fast notebook 07's DINO explorer redraws when a control moves, in the kernel.
 
-Builds :class:`helpers.explorer_dino.DinoExplorer` on the sample photos with the DINO model that
+Builds :class:`helpers.explorers.dino.DinoExplorer` on the sample photos with the DINO model that
 :func:`helpers.models.load` gives here (real DINO online; offline the stand-in or random
 weights, which redraw at the same speed), computes every photo once, then moves each control
 ``--moves`` times the way a reader would (through ``explorer.set``) and reports the median and
@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from explorer_bench import build_and_visit, print_report, time_moves  # noqa: E402
 
-from helpers.explorer_dino import KEEPS, KINDS, DinoExplorer  # noqa: E402
-from helpers.images import sample_images  # noqa: E402
+from helpers.data.images import sample_images  # noqa: E402
+from helpers.explorers.dino import KEEPS, KINDS, DinoExplorer  # noqa: E402
 from helpers.models import load  # noqa: E402
 
 

@@ -1,11 +1,11 @@
 """Benchmark: how fast notebook 05's rollout explorer redraws when a control moves, in the kernel.
 
-Builds :class:`helpers.explorer_rollout.RolloutExplorer` on the sample photos with the timm model
+Builds :class:`helpers.explorers.rollout.RolloutExplorer` on the sample photos with the timm model
 that :func:`helpers.models.load` gives here (real ViT-B/16 online; offline the ViT-Tiny stand-in
 or random ViT-B/16 weights), computes every photo once, then moves each control ``--moves``
 times the way a reader would (through ``explorer.set``) and reports the median and the slowest
 redraw. A redraw is: mask, add the identity, normalise and multiply the class token's row through
-the chosen layers (:func:`helpers.explorer_rollout.cls_rollout`), colour three small maps,
+the chosen layers (:func:`helpers.explorers.rollout.cls_rollout`), colour three small maps,
 ``set_data`` on their image artists, render the figure to PNG and write the status line. The
 rollout alone is timed too, and the slow path (a photo seen for the first time: one forward pass
 and one batched backward pass for its top classes) is reported separately.
@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from explorer_bench import build_and_visit, print_report, time_moves  # noqa: E402
 
-from helpers.explorer_rollout import DISCARD_RATIOS, RolloutExplorer, cls_rollout  # noqa: E402
-from helpers.images import sample_images  # noqa: E402
+from helpers.data.images import sample_images  # noqa: E402
+from helpers.explorers.rollout import DISCARD_RATIOS, RolloutExplorer, cls_rollout  # noqa: E402
+from helpers.maps.rollout import HEAD_FUSIONS  # noqa: E402
 from helpers.models import load  # noqa: E402
-from helpers.rollout import HEAD_FUSIONS  # noqa: E402
 
 
 def cycle(values: list, count: int) -> list:

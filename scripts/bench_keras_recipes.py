@@ -33,8 +33,8 @@ def run_recipe(name: str, data: dict, minutes: float, evaluations: int, checkpoi
     """Train one recipe for ``minutes``; return its TimeBudget records and final scores."""
     import keras
 
-    from helpers.keras_vit import build_improved_vit, build_seed_vit
-    from helpers.training import (
+    from helpers.keras.model import build_improved_vit, build_seed_vit
+    from helpers.keras.training import (
         IMPROVED_RECIPE,
         SEED_RECIPE,
         TimeBudget,
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from helpers.data import load_cifar10, stratified_split
+    from helpers.data.datasets import load_cifar10, stratified_split
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -1,17 +1,18 @@
-"""Benchmark: attention rollout of a batch, vectorised (helpers.rollout) against a per-image loop.
+"""Benchmark: attention rollout of a batch, vectorised (helpers.maps.rollout) against a
+per-image loop.
 
 The input is a ViT-B-sized attention stack: 12 layers of (32 images, 12 heads, 197, 197) random
 attention probabilities (about 0.7 GB in float32). Three ways to get every image's class-token row:
 
 - **per-image loop**: vit-explain's structure (one image at a time, ``result = a @ result`` per
-  layer), with :mod:`helpers.rollout`'s definitions (rows normalised with ``keepdim=True``, the
+  layer), with :mod:`helpers.maps.rollout`'s definitions (rows normalised with ``keepdim=True``, the
   class token's row and column never discarded) so that the results can be compared;
-- **vectorised**: :func:`helpers.rollout.attention_rollout` on the whole batch;
+- **vectorised**: :func:`helpers.maps.rollout.attention_rollout` on the whole batch;
 - **fused per layer, class-token row only** (a suggested variant): each layer's heads are fused
-  *before* the layers are stacked (``helpers.rollout`` stacks the full (L, B, heads, N, N) input
-  first, a copy as large as the input), and the product is taken from the left as a batch of row
-  vectors, ``e₀ᵀ · A_12 ⋯ A_1`` (L vector-matrix products instead of L matrix products), since
-  the rollout only ever reads row 0.
+  *before* the layers are stacked (``helpers.maps.rollout`` stacks the full (L, B, heads, N, N)
+  input first, a copy as large as the input), and the product is taken from the left as a batch
+  of row vectors, ``e₀ᵀ · A_12 ⋯ A_1`` (L vector-matrix products instead of L matrix products),
+  since the rollout only ever reads row 0.
 
 All three must agree (asserted). Prints a Markdown table of median times. Times depend on the
 machine and its load; compare runs made on the same quiet machine.
@@ -33,7 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers.rollout import attention_rollout, fuse_heads  # noqa: E402
+from helpers.maps.rollout import attention_rollout, fuse_heads  # noqa: E402
 
 
 def loop_rollout(attentions: list[torch.Tensor], head_fusion: str, discard_ratio: float

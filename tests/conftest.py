@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers.config import OFFLINE_ENV, STAND_IN_FILENAME, WEIGHTS_ENV, flag
-from helpers.network import check_network
+from helpers.setup.config import OFFLINE_ENV, STAND_IN_FILENAME, WEIGHTS_ENV, flag
+from helpers.setup.network import check_network
 
 LIBRARIES = ("torchvision", "transformers", "timm")
 
@@ -96,6 +96,6 @@ def tiny_random_timm() -> object:
 @pytest.fixture(scope="session")
 def photos() -> dict:
     """The sample photos from installed packages: name -> RGB PIL image."""
-    from helpers.images import sample_images
+    from helpers.data.images import sample_images
 
     return sample_images()

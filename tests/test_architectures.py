@@ -1,10 +1,10 @@
-"""helpers.architectures: torchvision ViT sizes and costs from meta-device models."""
+"""helpers.models.architectures: torchvision ViT sizes and costs from meta-device models."""
 
 from __future__ import annotations
 
 import pytest
 
-from helpers.architectures import (
+from helpers.models.architectures import (
     TORCHVISION_VITS,
     describe_torchvision_vit,
     markdown_table,

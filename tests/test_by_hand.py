@@ -7,8 +7,8 @@ import torch
 from tiny_vits import CLASSES, DEPTH, HEADS, IMAGE_SIZE, LIBRARIES, PATCH, TOKENS, logits, tiny_trio
 from torch import nn
 
-from helpers.attention import capture_attention
-from helpers.by_hand import (
+from helpers.maps.capture import capture_attention
+from helpers.models.by_hand import (
     attention_probs,
     block_forward,
     gelu,
@@ -20,7 +20,8 @@ from helpers.by_hand import (
     split_heads,
     vit_forward,
 )
-from helpers.vit_parts import Norm, vit_parts
+from helpers.models.libraries import hf_layers
+from helpers.models.parts import Norm, vit_parts
 
 TOKEN_TOL = {"atol": 1e-4, "rtol": 1e-5}  # float32 residual streams reach |x| ~ 10-1000
 
@@ -37,7 +38,7 @@ def images() -> torch.Tensor:
 
 def _blocks(model: nn.Module, library: str) -> nn.ModuleList:
     return {"timm": lambda: model.blocks, "torchvision": lambda: model.encoder.layers,
-            "transformers": lambda: model.vit.layers}[library]()
+            "transformers": lambda: hf_layers(model)}[library]()
 
 
 def _block_inputs_and_outputs(model: nn.Module, library: str, images: torch.Tensor

@@ -1,4 +1,4 @@
-"""helpers.config: flags and folders read from the environment at call time."""
+"""helpers.setup.config: flags and folders read from the environment at call time."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.config import (
+from helpers.setup.config import (
     DATA_ENV,
     SMOKE_ENV,
     STAND_IN_FILENAME,

@@ -1,4 +1,4 @@
-"""helpers.convert: one timm ViT copied into torchvision's and transformers' classes.
+"""helpers.models.convert: one timm ViT copied into torchvision's and transformers' classes.
 
 A small, seeded, randomly initialised timm ViT stands in for real weights: parity of
 the logits is a property of the conversion, not of what the weights learned.
@@ -11,7 +11,7 @@ import timm
 import torch
 from torch import nn
 
-from helpers.convert import (
+from helpers.models.convert import (
     ViTArchitecture,
     architecture_of,
     timm_to_torchvision,

@@ -1,5 +1,6 @@
-"""helpers.dino: mass-threshold masks (minimal and covering), CLS attention and token-norm maps,
-patch PCA (matches scikit-learn, sign chosen by the border rule), and one pass over a real ViT."""
+"""helpers.maps.dino: mass-threshold masks (minimal and covering), CLS attention and token-norm
+maps, patch PCA (matches scikit-learn, sign chosen by the border rule), and one pass over a real
+ViT."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from helpers.dino import (
+from helpers.maps.dino import (
     cls_attention_maps,
     image_maps,
     mass_threshold_mask,
@@ -234,7 +235,7 @@ def test_pca_rejects_bad_input():
 
 
 def test_image_maps_on_a_timm_vit(tiny_random_timm, photos):
-    from helpers.attention import capture_attention
+    from helpers.maps.capture import capture_attention
 
     names = ["chelsea", "coffee"]
     maps = image_maps(tiny_random_timm, [photos[n] for n in names])
@@ -258,9 +259,9 @@ def test_image_maps_on_a_timm_vit(tiny_random_timm, photos):
 
 @pytest.mark.real_weights
 def test_dino_name_loads_the_headless_stand_in_offline(stand_in_dir, monkeypatch, photos):
-    from helpers.config import WEIGHTS_ENV
     from helpers.models import load
-    from helpers.network import check_network
+    from helpers.setup.config import WEIGHTS_ENV
+    from helpers.setup.network import check_network
 
     monkeypatch.setenv(WEIGHTS_ENV, str(stand_in_dir))
     check_network.cache_clear()

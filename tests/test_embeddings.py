@@ -1,4 +1,4 @@
-"""helpers.embeddings: the same embeddings from all three libraries, batched like one at a
+"""helpers.maps.embeddings: the same embeddings from all three libraries, batched like one at a
 time, fused like eager, with attention settings and hooks left as they were."""
 
 from __future__ import annotations
@@ -8,13 +8,16 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers.embeddings import (
+from helpers.maps.embeddings import (
     EMBEDDING_KINDS,
     Embeddings,
     extract_embeddings,
-    fused_attention,
-    library_of,
     token_states,
+)
+from helpers.models.libraries import (
+    attention_kernel,
+    library_of,
+    sdpa_returns_attention_maps,
 )
 
 SIZE, PATCH, DIM, CLASSES = 32, 8, 24, 4
@@ -34,7 +37,7 @@ def trio() -> dict:
     """library -> a tiny random ViT; all three hold the same weights (timm unfused)."""
     from timm.models.vision_transformer import VisionTransformer
 
-    from helpers.convert import timm_to_torchvision, timm_to_transformers
+    from helpers.models.convert import timm_to_torchvision, timm_to_transformers
 
     torch.manual_seed(0)
     vit = VisionTransformer(img_size=SIZE, patch_size=PATCH, embed_dim=DIM, depth=2, num_heads=2,
@@ -104,19 +107,20 @@ def test_batched_fused_equals_one_at_a_time_eager(trio, images, library):
 
 def test_fused_attention_switches_and_restores(trio):
     timm_model, hf = trio["timm"], trio["transformers"]
-    with fused_attention(timm_model):
+    with attention_kernel(timm_model, fused=True):
         assert all(block.attn.fused_attn for block in timm_model.blocks)
     assert not any(block.attn.fused_attn for block in timm_model.blocks)
-    with fused_attention(hf):
+    with attention_kernel(hf, fused=True):
         assert hf.config._attn_implementation == "sdpa"
     assert hf.config._attn_implementation == "eager"
-    with pytest.raises(RuntimeError), fused_attention(timm_model):
+    with pytest.raises(RuntimeError), attention_kernel(timm_model, fused=True):
         raise RuntimeError("inside")
     assert not any(block.attn.fused_attn for block in timm_model.blocks)
-    with fused_attention(hf):
+    with attention_kernel(hf, fused=True):
         with torch.inference_mode():
             out = hf(pixel_values=torch.randn(1, 3, SIZE, SIZE), output_attentions=True)
-        assert not out.attentions  # fused attention forms no maps: the reason we restore
+        if not sdpa_returns_attention_maps():  # transformers 4.53-4.54 fall back to eager
+            assert not out.attentions  # fused attention forms no maps: the reason we restore
     with torch.inference_mode():
         out = hf(pixel_values=torch.randn(1, 3, SIZE, SIZE), output_attentions=True)
     assert len(out.attentions) == 2

@@ -6,7 +6,6 @@ import math
 
 import torch
 
-from helpers.by_hand import patchify, split_heads
 from helpers.exercises.attention import (
     check_attention,
     check_patchify,
@@ -15,6 +14,7 @@ from helpers.exercises.attention import (
     reference_patchify,
     reference_split_heads,
 )
+from helpers.models.by_hand import patchify, split_heads
 
 
 def test_patchify_reference_and_by_hand_pass_and_mistakes_fail():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from helpers.data.images import sample_images
 from helpers.exercises.classification import (
     check_preprocess,
     check_token_count,
@@ -12,7 +13,6 @@ from helpers.exercises.classification import (
     reference_token_count,
     reference_top_k,
 )
-from helpers.images import sample_images
 
 
 def test_token_count_reference_passes_and_mistakes_fail():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 
-from helpers.dino import cls_attention_maps, mass_threshold_mask, patch_pca
 from helpers.exercises.dino import (
     check_cls_attention,
     check_first_component,
@@ -13,6 +12,7 @@ from helpers.exercises.dino import (
     reference_first_component,
     reference_mass_mask,
 )
+from helpers.maps.dino import cls_attention_maps, mass_threshold_mask, patch_pca
 
 
 def test_cls_attention_reference_and_helper_pass_and_mistakes_fail():

@@ -6,22 +6,22 @@ import math
 
 from helpers.exercises.keras_vit import (
     check_attention_parameters,
-    check_patchify,
+    check_numpy_patchify,
     check_warmup_cosine,
     reference_attention_parameters,
-    reference_patchify,
+    reference_numpy_patchify,
     reference_warmup_cosine,
 )
 
 
 def test_patchify_reference_passes_and_a_plain_reshape_fails():
-    result = check_patchify(reference_patchify)
+    result = check_numpy_patchify(reference_numpy_patchify)
     assert result.passed and result.max_error == 0.0
     plain = lambda x, p: x.reshape(x.shape[0], -1, p * p * x.shape[-1])  # noqa: E731
-    result = check_patchify(plain)
+    result = check_numpy_patchify(plain)
     assert not result.passed and "wrong order" in result.message
-    assert not check_patchify(lambda x, p: x[:, ::p, ::p])  # wrong shape
-    assert "ValueError" in check_patchify(lambda x, p: x.reshape(7, -1)).message
+    assert not check_numpy_patchify(lambda x, p: x[:, ::p, ::p])  # wrong shape
+    assert "ValueError" in check_numpy_patchify(lambda x, p: x.reshape(7, -1)).message
 
 
 def test_attention_parameters_reference_passes_and_mistakes_fail():

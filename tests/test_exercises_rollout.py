@@ -12,8 +12,8 @@ from helpers.exercises.rollout import (
     reference_grad_weighted,
     reference_rollout,
 )
-from helpers.gradient_rollout import grad_weighted_attention
-from helpers.rollout import attention_rollout, mean_attention_distance
+from helpers.maps.gradients import grad_weighted_attention
+from helpers.maps.rollout import attention_rollout, mean_attention_distance
 
 
 def test_reference_rollout_agrees_with_the_helper():

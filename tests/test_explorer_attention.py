@@ -3,12 +3,15 @@ and the status text follows each redraw."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
+from ipywidgets import IntSlider
 
-from helpers.explorer_attention import AttentionExplorer, attention_maps_array
-from helpers.widgets import STATUS_CLASS
+from helpers.explorers.attention import AttentionExplorer, attention_maps_array
+from helpers.explorers.base import STATUS_CLASS
 
 DEPTH, HEADS, GRID = 4, 3, 5
 TOKENS = GRID * GRID + 1
@@ -24,7 +27,7 @@ def attentions() -> list[torch.Tensor]:
 @pytest.fixture()
 def explorer(attentions) -> AttentionExplorer:
     image = np.random.default_rng(0).random((40, 40, 3))
-    return AttentionExplorer(image, attentions, index=1)
+    return AttentionExplorer.from_attentions(image, attentions, index=1)
 
 
 def test_maps_array_drops_the_cls_key_and_lays_patches_on_the_grid(attentions):
@@ -48,70 +51,71 @@ def test_maps_array_rejects_bad_input(attentions):
 
 
 def test_slider_moves_update_the_image_and_then_the_status(explorer, attentions):
-    assert explorer.status.value.startswith("layer 0 · head 0 · query CLS")
-    assert STATUS_CLASS in explorer.status._dom_classes
+    assert explorer.status.startswith("layer 0 · head 0 · query CLS")
+    assert STATUS_CLASS in explorer.status_widget._dom_classes
     explorer.query.value = 13  # a slider move: observe -> redraw, and the query is no longer CLS
     assert not explorer.use_cls.value
     shown = np.asarray(explorer._overlay.get_array())
     expected = attentions[0][1, 0, 14, 1:].reshape(GRID, GRID).numpy()
     np.testing.assert_allclose(shown, expected / expected.max(), rtol=1e-6)
     expected_share = float(attentions[0][1, 0, 14, 1:].max())
-    assert explorer.status.value.startswith(
+    assert explorer.status.startswith(
         f"layer 0 · head 0 · query patch 13 (row 2, col 3) · brightest patch "
         f"{expected_share:.1%} · drawn in")
-    assert explorer.status.value.endswith(" ms")
+    assert re.search(r"drawn in \d+ ms", explorer.status)
     assert explorer.image.value[:2] == b"\xff\xd8"  # a JPEG frame
     assert explorer._box.get_visible() and explorer._box.get_xy() == (3 * 8.0, 2 * 8.0)
     explorer.head.value = 2
-    assert "head 2" in explorer.status.value
+    assert "head 2" in explorer.status
     explorer.use_cls.value = True
-    assert "query CLS" in explorer.status.value and not explorer._box.get_visible()
+    assert "query CLS" in explorer.status and not explorer._box.get_visible()
 
 
 def test_each_redraw_sends_a_new_frame(explorer):
     first = explorer.image.value
-    explorer.redraw(layer=0, head=1, query=3)
+    explorer.set(layer=0, head=1, query=3)
     second = explorer.image.value
     assert first != second
-    explorer.redraw(layer=0, head=0, query="cls")  # back to the initial view: same frame
+    explorer.set(layer=0, head=0, query="cls")  # back to the initial view: same frame
     assert explorer.image.value == first
 
 
 def test_redraw_sets_controls_once_and_reports_its_time(explorer, attentions):
     calls = []
     original = explorer._draw
-    explorer._draw = lambda: calls.append(1) or original()
-    ms = explorer.redraw(layer=1, head=2, query=20)
+    explorer._draw = lambda **values: calls.append(1) or original(**values)
+    seconds = explorer.set(layer=1, head=2, query=20)
     assert len(calls) == 1  # three controls changed, one redraw
-    assert ms == explorer.last_ms >= 0
+    assert seconds == explorer.last_draw_s >= 0
     assert (explorer.layer.value, explorer.head.value, explorer.query.value) == (1, 2, 20)
     expected = attentions[1][1, 2, 21, 1:].reshape(GRID, GRID).numpy()
     np.testing.assert_allclose(np.asarray(explorer._overlay.get_array()),
                                expected / expected.max(), rtol=1e-6)
-    explorer.redraw(query="cls")
+    explorer.set(query="cls")
     assert explorer.use_cls.value
     with pytest.raises(ValueError, match=r"layer must be an integer in \[0, 3\]"):
-        explorer.redraw(layer=4)
+        explorer.set(layer=4)
     with pytest.raises(ValueError, match="query must be"):
-        explorer.redraw(query="middle")
+        explorer.set(query="middle")
 
 
 def test_redraw_only_reindexes(explorer, monkeypatch):
     before = explorer.maps
-    monkeypatch.setattr("helpers.explorer_attention.attention_maps_array",
+    monkeypatch.setattr("helpers.explorers.attention.attention_maps_array",
                         lambda *a, **k: pytest.fail("recomputed on redraw"))
-    explorer.redraw(layer=0, head=1, query=3)
+    explorer.set(layer=0, head=1, query=3)
     assert explorer.maps is before
 
 
 def test_bad_image_rejected(attentions):
     with pytest.raises(ValueError, match=r"image must have shape \(H, W, 3\)"):
-        AttentionExplorer(np.zeros((40, 40)), attentions)
+        AttentionExplorer.from_attentions(np.zeros((40, 40)), attentions)
 
 
 def test_first_slider_starts_where_a_key_press_changes_the_picture(explorer):
     """The browser test presses ArrowRight on the first slider: that must redraw."""
-    assert explorer.widget.children[0].children[0] is explorer.layer
+    sliders = [w for w in explorer.widget.children[0].children if isinstance(w, IntSlider)]
+    assert sliders[0] is explorer.layer
     assert explorer.layer.value < explorer.layer.max
     before = explorer.image.value
     explorer.layer.value += 1

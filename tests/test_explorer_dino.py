@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers.dino import image_maps, mass_threshold_mask
-from helpers.explorer_dino import KEEPS, KINDS, DinoExplorer, make_layers
-from helpers.widgets import STATUS_CLASS
+from helpers.explorers.base import STATUS_CLASS
+from helpers.explorers.dino import KEEPS, KINDS, DinoExplorer, make_layers
+from helpers.maps.dino import image_maps, mass_threshold_mask
 
 
 @pytest.fixture(scope="module")
@@ -42,36 +42,36 @@ def test_make_layers_shapes_and_masks(tiny_random_timm, photos):
 
 def test_built_once_with_a_status_after_the_picture(explorer):
     assert explorer.computed == 1
-    assert explorer.explorer.status.value.startswith(
+    assert explorer.status.startswith(
         "chelsea · attention mask · head 0: ")
-    assert "hold 60% of the mass" in explorer.explorer.status.value
-    assert "drawn in" in explorer.explorer.status.value
-    assert STATUS_CLASS in explorer.explorer.status._dom_classes
-    assert explorer.explorer.image.value[:4] == b"\x89PNG"
+    assert "hold 60% of the mass" in explorer.status
+    assert "drawn in" in explorer.status
+    assert STATUS_CLASS in explorer.status_widget._dom_classes
+    assert explorer.image.value[:4] == b"\x89PNG"
 
 
 def test_control_moves_reindex_without_recomputing(explorer, monkeypatch):
-    monkeypatch.setattr("helpers.explorer_dino.image_maps",
+    monkeypatch.setattr("helpers.explorers.dino.image_maps",
                         lambda *a, **k: pytest.fail("recomputed on a control move"))
     events = []
-    explorer.explorer.image.observe(lambda c: events.append("image"), names="value")
-    explorer.explorer.status.observe(lambda c: events.append("status"), names="value")
+    explorer.image.observe(lambda c: events.append("image"), names="value")
+    explorer.status_widget.observe(lambda c: events.append("status"), names="value")
     layers = explorer.layers("chelsea")
     explorer.set(head=2)
     assert events == ["image", "status"]
     assert np.array_equal(explorer._over.get_array(), layers.over["attention mask"][59, 2])
-    assert "head 2" in explorer.explorer.status.value
+    assert "head 2" in explorer.status
     explorer.set(kind="CLS attention")
     assert np.array_equal(explorer._over.get_array(), layers.over["CLS attention"][2])
     assert np.array_equal(explorer._alone.get_array(), layers.alone["CLS attention"][2])
     explorer.set(kind="attention mask", keep=30)
     t = int(np.searchsorted(KEEPS, 30))
     assert np.array_equal(explorer._alone.get_array(), layers.alone["attention mask"][t, 2])
-    assert f"{layers.kept[t, 2]} patches hold 30% of the mass" in explorer.explorer.status.value
+    assert f"{layers.kept[t, 2]} patches hold 30% of the mass" in explorer.status
     for kind in ("token norm", "PCA colours", "PCA foreground"):
         explorer.set(kind=kind)
         assert np.array_equal(explorer._over.get_array(), layers.over[kind])
-        assert explorer.explorer.status.value.startswith(f"chelsea · {kind}")
+        assert explorer.status.startswith(f"chelsea · {kind}")
 
 
 def test_a_new_photo_is_computed_once(explorer):
@@ -81,7 +81,7 @@ def test_a_new_photo_is_computed_once(explorer):
     explorer.set(image="chelsea")
     explorer.set(image="coffee")
     assert explorer.computed == 2
-    assert explorer.explorer.status.value.startswith("coffee ·")
+    assert explorer.status.startswith("coffee ·")
 
 
 def test_unknown_controls_are_named(explorer):

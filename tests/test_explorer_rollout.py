@@ -1,5 +1,5 @@
-"""The rollout explorer: its fast rollout equals helpers.rollout, one slow pass per photo,
-control moves only redo the cheap rollout, uploads become photos, the status follows the picture."""
+"""The rollout explorer: one slow pass per photo, control moves only redo the cheap rollout
+(helpers.maps.rollout.cls_rollout), uploads become photos, the status follows the picture."""
 
 from __future__ import annotations
 
@@ -7,51 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.attention import capture_attention
-from helpers.explorer_rollout import (
-    DISCARD_RATIOS,
-    NO_CLASS,
-    RolloutExplorer,
-    cls_rollout,
-    discard_thresholds,
-    prepare,
-)
-from helpers.gradient_rollout import gradient_rollout, rollout_fused
-from helpers.rollout import attention_rollout
-from helpers.widgets import STATUS_CLASS
-
-
-def random_fused(layers=6, n=17, seed=0, zeros=False) -> np.ndarray:
-    generator = torch.Generator().manual_seed(seed)
-    fused = torch.randn(layers, n, n, generator=generator).softmax(-1)  # (L, N, N)
-    if zeros:  # like clamped gradient maps: many exact zeros
-        fused = fused * (torch.rand(layers, n, n, generator=generator) > 0.6)
-    return fused.numpy()
-
-
-@pytest.mark.parametrize("zeros", [False, True])
-def test_fast_rollout_equals_the_helper_for_every_ratio_and_range(zeros):
-    fused = random_fused(zeros=zeros)
-    thresholds = discard_thresholds(fused)
-    assert thresholds.shape == (len(DISCARD_RATIOS), 6) == (100, 6)
-    assert np.all(np.isneginf(thresholds[0]))  # ratio 0 drops nothing
-    for r, ratio in enumerate(DISCARD_RATIOS):
-        if r % 7 and ratio not in (0.5, 0.9, 0.95, 0.99):
-            continue  # every 7th percent and vit-explain's favourites
-        for start, end in [(0, 5), (2, 4), (5, 5)]:
-            got = cls_rollout(fused[start:end + 1], thresholds[r, start:end + 1])
-            want = rollout_fused(torch.from_numpy(fused[start:end + 1]).unsqueeze(1), ratio)[0]
-            np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(cls_rollout(fused), cls_rollout(fused, thresholds[0]))
-
-
-def test_fast_rollout_bad_arguments():
-    with pytest.raises(ValueError, match=r"\(L, N, N\)"):
-        cls_rollout(np.zeros((3, 4, 5)))
-    with pytest.raises(ValueError, match="thresholds"):
-        cls_rollout(random_fused(), np.zeros(2))
-    with pytest.raises(ValueError, match=r"\[0, 1\)"):
-        discard_thresholds(random_fused(), [0.5, 1.0])
+from helpers.explorers.base import STATUS_CLASS
+from helpers.explorers.rollout import NO_CLASS, RolloutExplorer, prepare_rollout
+from helpers.maps.capture import capture_attention
+from helpers.maps.gradients import gradient_rollout
+from helpers.maps.rollout import DISCARD_RATIOS, attention_rollout
 
 
 @pytest.fixture(scope="module")
@@ -70,15 +30,15 @@ def explorer(tiny_random_timm, two_photos, prepared, monkeypatch) -> RolloutExpl
     def remembered(loaded, image, top_k=3):  # the explorer still calls it once per photo
         key = (image.size, image.tobytes(), top_k)
         if key not in prepared:
-            prepared[key] = prepare(loaded, image, top_k)
+            prepared[key] = prepare_rollout(loaded, image, top_k)
         return prepared[key]
 
-    monkeypatch.setattr("helpers.explorer_rollout.prepare", remembered)
+    monkeypatch.setattr("helpers.explorers.rollout.prepare_rollout", remembered)
     return RolloutExplorer(tiny_random_timm, two_photos, top_k=2, size=1.5, dpi=40)
 
 
 def test_prepare_holds_every_fusion_and_class(tiny_random_timm, photos):
-    inputs = prepare(tiny_random_timm, photos["chelsea"], top_k=2)
+    inputs = prepare_rollout(tiny_random_timm, photos["chelsea"], top_k=2)
     assert len(inputs.classes) == 2 and inputs.classes[0][2] >= inputs.classes[1][2]
     assert set(inputs.fused) == {(source, fusion) for source in (NO_CLASS, *[c[0] for c in
                                                                         inputs.classes])
@@ -88,17 +48,17 @@ def test_prepare_holds_every_fusion_and_class(tiny_random_timm, photos):
         assert inputs.thresholds[key].shape == (len(DISCARD_RATIOS), 12)
     assert inputs.photo.shape == (224, 224, 3)
     with pytest.raises(ValueError, match="top_k"):
-        prepare(tiny_random_timm, photos["chelsea"], top_k=0)
+        prepare_rollout(tiny_random_timm, photos["chelsea"], top_k=0)
 
 
 def test_built_once_with_a_status_after_the_picture(explorer):
     assert explorer.computed == 1
-    status = explorer.explorer.status.value
+    status = explorer.status
     assert status.startswith("chelsea · attention rollout · mean of heads · discard 0% · "
                              "layers 0–11 · brightest patch")
     assert "drawn in" in status
-    assert STATUS_CLASS in explorer.explorer.status._dom_classes
-    assert explorer.explorer.image.value[:4] == b"\x89PNG"
+    assert STATUS_CLASS in explorer.status_widget._dom_classes
+    assert explorer.image.value[:4] == b"\x89PNG"
 
 
 def test_the_drawn_map_is_the_rollout_of_those_settings(explorer, tiny_random_timm, two_photos):
@@ -118,30 +78,30 @@ def test_the_drawn_map_is_the_rollout_of_those_settings(explorer, tiny_random_ti
         assert not close(explorer.last_map,  # the check can tell other settings apart
                          attention_rollout(attentions[start + 1:end + 1] or attentions[:1],
                                            "mean" if fusion != "mean" else "max", 0.3)[0])
-        assert f"{fusion} of heads · discard {discard}%" in explorer.explorer.status.value
+        assert f"{fusion} of heads · discard {discard}%" in explorer.status
     target, label, _ = explorer.inputs("chelsea").classes[1]
     explorer.set(target=target, fusion="mean", discard=0, layers=(0, 11))
     want = gradient_rollout(tiny_random_timm, two_photos["chelsea"], target)
     np.testing.assert_allclose(explorer.last_map, want.numpy(), rtol=1e-3, atol=1e-7)
-    assert f"gradient rollout: {label}" in explorer.explorer.status.value
+    assert f"gradient rollout: {label}" in explorer.status
 
 
 def test_every_move_sends_a_new_picture(explorer):
-    seen = {explorer.explorer.image.value}
+    seen = {explorer.image.value}
     for discard in range(1, 6):  # tiny changes to the map still change the figure's text
         explorer.set(discard=discard)
-        seen.add(explorer.explorer.image.value)
+        seen.add(explorer.image.value)
     explorer.set(fusion="max")
-    seen.add(explorer.explorer.image.value)
+    seen.add(explorer.image.value)
     assert len(seen) == 7
 
 
 def test_control_moves_never_rerun_the_model(explorer, monkeypatch):
-    monkeypatch.setattr("helpers.explorer_rollout.prepare",
+    monkeypatch.setattr("helpers.explorers.rollout.prepare_rollout",
                         lambda *a, **k: pytest.fail("recomputed on a control move"))
     events = []
-    explorer.explorer.image.observe(lambda c: events.append("image"), names="value")
-    explorer.explorer.status.observe(lambda c: events.append("status"), names="value")
+    explorer.image.observe(lambda c: events.append("image"), names="value")
+    explorer.status_widget.observe(lambda c: events.append("status"), names="value")
     explorer.set(discard=90)
     assert events == ["image", "status"]
     before = explorer.last_map.copy()
@@ -162,7 +122,7 @@ def test_a_new_photo_is_computed_once_and_brings_its_classes(explorer):
     assert [v for _, v in explorer.target.options][1:] == [
         c[0] for c in explorer.inputs("coffee").classes]
     assert np.array_equal(explorer._photo.get_array(), explorer.inputs("coffee").photo)
-    assert explorer.explorer.status.value.startswith("coffee · attention rollout")
+    assert explorer.status.startswith("coffee · attention rollout")
     explorer.set(image="chelsea")
     explorer.set(image="coffee")
     assert explorer.computed == 2

@@ -1,4 +1,4 @@
-"""helpers.images: the sample photos, and load_image on good, odd and hostile inputs.
+"""helpers.data.images: the sample photos, and load_image on good, odd and hostile inputs.
 
 Every file used here is generated in ``tmp_path`` or in memory; nothing binary is committed.
 The URL tests use a local http.server thread on 127.0.0.1 and never leave the machine.
@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from helpers.images import MAX_PIXELS, load_image, sample_images
+from helpers.data.images import MAX_PIXELS, load_image, sample_images
 
 SAMPLE_SIZES = {  # (width, height) of the package-shipped photos
     "chelsea": (451, 300),

@@ -1,4 +1,4 @@
-"""helpers.network: a bounded, cached probe of the hub host, and the offline switches.
+"""helpers.setup.network: a bounded, cached probe of the hub host, and the offline switches.
 
 The probe tests never touch the internet: they point ``HUB_HOST`` at loopback sockets
 they open themselves, or replace ``socket.create_connection``.
@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from helpers import network
-from helpers.config import OFFLINE_ENV
-from helpers.network import NetworkStatus, check_network, is_online
+from helpers.setup import network
+from helpers.setup.config import OFFLINE_ENV
+from helpers.setup.network import NetworkStatus, check_network, is_online
 
 
 @pytest.fixture

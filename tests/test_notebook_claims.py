@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers.attention import capture_attention
-from helpers.config import OFFLINE_ENV, WEIGHTS_ENV
-from helpers.network import check_network
-from helpers.rollout import attention_rollout, mean_attention_distance, patch_distances
+from helpers.maps.capture import capture_attention
+from helpers.maps.rollout import attention_rollout, mean_attention_distance, patch_distances
+from helpers.setup.config import OFFLINE_ENV, WEIGHTS_ENV
+from helpers.setup.network import check_network
 
 pytestmark = pytest.mark.real_weights
 
@@ -78,7 +78,7 @@ def _block_outputs(loaded, x: torch.Tensor) -> list[torch.Tensor]:
 
 
 def test_04_filter_components_a_fine_checkerboard_comes_second(timm_stand_in):
-    from helpers.learned_embeddings import filter_components
+    from helpers.models.learned import filter_components
 
     components, _ = filter_components(timm_stand_in.model.patch_embed.proj.weight, k=28)
     comps = components.double()                                     # (28, 3, P, P)
@@ -204,7 +204,7 @@ def test_02_geometry_barely_matters_the_normalisation_a_lot(stand_in_models, pho
 
 def test_07_dino_and_supervised_names_load_the_same_stand_in(stand_in_dir, timm_stand_in,
                                                               photos):
-    from helpers.dino import image_maps
+    from helpers.maps.dino import image_maps
 
     dino = _load_offline(stand_in_dir, "timm", "vit_base_patch16_224.dino")
     assert dino.kind == "stand-in" and dino.model.num_classes == 0
@@ -225,7 +225,7 @@ def test_07_corner_tokens_longest_before_the_final_norm_shortest_after(stand_in_
 
 
 def test_02_model_processor_is_close_to_the_stand_in_recipe(stand_in_models, photos):
-    from helpers.preprocessing import processor_from_recipe, recipe_of
+    from helpers.data.preprocessing import processor_from_recipe, recipe_of
 
     loaded = stand_in_models["transformers"]
     model_processor = processor_from_recipe(recipe_of(loaded.preprocess, "stand-in"))

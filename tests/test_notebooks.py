@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from helpers import REPOSITORY
-from helpers.environment import SETUP_CELL
+from helpers.setup.notebook import SETUP_CELL
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 

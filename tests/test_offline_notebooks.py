@@ -14,7 +14,7 @@ import nbformat
 import pytest
 from script_loader import load_script
 
-from helpers.config import DATA_ENV, WEIGHTS_ENV
+from helpers.setup.config import DATA_ENV, WEIGHTS_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

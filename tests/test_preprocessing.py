@@ -1,4 +1,5 @@
-"""helpers.preprocessing: the stages redo the processor exactly, recipes read the right numbers."""
+"""helpers.data.preprocessing: the stages redo the processor exactly, recipes read the right
+numbers."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
-from helpers.preprocessing import (
-    Recipe,
+from helpers.data.preprocessing import (
+    PreprocessingRecipe,
     Stage,
     interpolation_name,
     processor_from_recipe,
@@ -17,14 +18,14 @@ from helpers.preprocessing import (
     processor_stages,
     recipe_of,
     recipes_markdown,
-    stages_figure,
 )
+from helpers.figures.preprocessing import stages_figure
 
 
 @pytest.fixture(scope="module")
 def photo() -> Image.Image:
     """427 x 640 photo: resizing its shorter side to 248 leaves an odd margin to crop."""
-    from helpers.images import sample_images
+    from helpers.data.images import sample_images
 
     return sample_images()["rocket"]
 
@@ -34,9 +35,9 @@ def _processors():
 
     return {
         "google defaults": ViTImageProcessor(),
-        "shortest edge + crop": ViTImageProcessor(
-            size={"shortest_edge": 248}, do_center_crop=True,
-            crop_size={"height": 224, "width": 224}, resample=Image.Resampling.BICUBIC),
+        # what a timm recipe asks for (ViTImageProcessor in transformers 5, Bit's in 4)
+        "shortest edge + crop": processor_from_recipe(PreprocessingRecipe(
+            "timm-like", 248, (224, 224), "bicubic", (0.5,) * 3, (0.5,) * 3)),
         "no normalise": ViTImageProcessor(size={"height": 64, "width": 96}, do_normalize=False),
         "imagenet stats": ViTImageProcessor(image_mean=[0.485, 0.456, 0.406],
                                             image_std=[0.229, 0.224, 0.225]),
@@ -77,7 +78,7 @@ def test_recipes_from_three_libraries():
     from torchvision.models import ViT_B_16_Weights
 
     hf = recipe_of(_processors()["google defaults"], "hf")
-    assert hf == Recipe("hf", (224, 224), None, "bilinear", (0.5,) * 3, (0.5,) * 3)
+    assert hf == PreprocessingRecipe("hf", (224, 224), None, "bilinear", (0.5,) * 3, (0.5,) * 3)
     assert (hf.describe_resize(), hf.describe_crop()) == ("224 x 224", "none")
     tv = recipe_of(ViT_B_16_Weights.IMAGENET1K_V1.transforms())
     assert (tv.resize, tv.crop, tv.interpolation) == (256, (224, 224), "bilinear")
@@ -85,7 +86,7 @@ def test_recipes_from_three_libraries():
     assert tv.mean == pytest.approx((0.485, 0.456, 0.406))
     config = resolve_data_config({}, model=timm.create_model("vit_tiny_patch16_224"))
     tm = recipe_of(config, "timm")
-    assert tm == Recipe("timm", 248, (224, 224), "bicubic", (0.5,) * 3, (0.5,) * 3)
+    assert tm == PreprocessingRecipe("timm", 248, (224, 224), "bicubic", (0.5,) * 3, (0.5,) * 3)
     assert recipe_of(create_transform(**config), "timm") == tm  # the Compose says the same
     assert recipe_of(processor_from_timm_config(config), "timm") == tm
     assert recipe_of(processor_from_recipe(tv), tv.name) == tv
@@ -100,7 +101,7 @@ def test_processor_from_timm_config_matches_timms_transform():
     import timm
     from timm.data import create_transform, resolve_data_config
 
-    from helpers.images import sample_images
+    from helpers.data.images import sample_images
 
     config = resolve_data_config({}, model=timm.create_model("vit_tiny_patch16_224"))
     processor = processor_from_timm_config(config)

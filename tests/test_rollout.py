@@ -1,16 +1,21 @@
-"""helpers.rollout against an independent plain-loop reference and known properties."""
+"""helpers.maps.rollout against an independent plain-loop reference and known properties."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers.rollout import (
+from helpers.maps.gradients import rollout_fused
+from helpers.maps.rollout import (
+    DISCARD_RATIOS,
     attention_rollout,
+    cls_rollout,
+    discard_thresholds,
     fuse_heads,
     mean_attention_distance,
     patch_distances,
@@ -154,3 +159,39 @@ def test_mean_attention_distance_local_versus_global():
     assert math.isclose(float(distance[1, 0]), expected, rel_tol=1e-5)
     with pytest.raises(ValueError, match="grid"):
         mean_attention_distance([local], grid=3)
+
+
+# ----------------------------------------------------------------- the numpy fast path
+
+
+def random_fused(layers=6, n=17, seed=0, zeros=False) -> np.ndarray:
+    generator = torch.Generator().manual_seed(seed)
+    fused = torch.randn(layers, n, n, generator=generator).softmax(-1)  # (L, N, N)
+    if zeros:  # like clamped gradient maps: many exact zeros
+        fused = fused * (torch.rand(layers, n, n, generator=generator) > 0.6)
+    return fused.numpy()
+
+
+@pytest.mark.parametrize("zeros", [False, True])
+def test_fast_rollout_equals_the_helper_for_every_ratio_and_range(zeros):
+    fused = random_fused(zeros=zeros)
+    thresholds = discard_thresholds(fused)
+    assert thresholds.shape == (len(DISCARD_RATIOS), 6) == (100, 6)
+    assert np.all(np.isneginf(thresholds[0]))  # ratio 0 drops nothing
+    for r, ratio in enumerate(DISCARD_RATIOS):
+        if r % 7 and ratio not in (0.5, 0.9, 0.95, 0.99):
+            continue  # every 7th percent and vit-explain's favourites
+        for start, end in [(0, 5), (2, 4), (5, 5)]:
+            got = cls_rollout(fused[start:end + 1], thresholds[r, start:end + 1])
+            want = rollout_fused(torch.from_numpy(fused[start:end + 1]).unsqueeze(1), ratio)[0]
+            np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(cls_rollout(fused), cls_rollout(fused, thresholds[0]))
+
+
+def test_fast_rollout_bad_arguments():
+    with pytest.raises(ValueError, match=r"\(L, N, N\)"):
+        cls_rollout(np.zeros((3, 4, 5)))
+    with pytest.raises(ValueError, match="thresholds"):
+        cls_rollout(random_fused(), np.zeros(2))
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        discard_thresholds(random_fused(), [0.5, 1.0])

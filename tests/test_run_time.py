@@ -1,4 +1,4 @@
-"""helpers.run_time: a measured batch, extrapolated, printed as one honest line."""
+"""helpers.setup.run_time and helpers.keras.estimate: a measured batch, extrapolated, one line."""
 
 from __future__ import annotations
 
@@ -7,15 +7,14 @@ import time
 import numpy as np
 import pytest
 
-from helpers import run_time
-from helpers.run_time import (
+from helpers.setup import run_time
+from helpers.setup.run_time import (
     Estimate,
     Part,
     announce,
     format_seconds,
     measure,
     time_call,
-    training_estimate,
 )
 
 
@@ -96,7 +95,7 @@ def test_announce_prints_a_real_measurement(capsys):
 
 
 def test_training_estimate_times_a_gradient_and_leaves_the_weights_alone():
-    from helpers.keras_vit import keras
+    from helpers.keras.estimate import keras, training_estimate  # sets the torch backend first
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="gelu"),

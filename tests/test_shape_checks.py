@@ -17,11 +17,16 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import by_hand, dino, gradient_rollout, learned_embeddings, rollout, training
-from helpers.explorer_attention import attention_maps_array
-from helpers.explorer_rollout import cls_rollout, discard_thresholds
-from helpers.vit_figures import mosaic, overlay_alpha, pixels_to_image
-from helpers.vit_parts import Linear, Norm
+from helpers.data.preprocessing import pixels_to_image
+from helpers.explorers.attention import attention_maps_array
+from helpers.figures.maps import overlay_alpha
+from helpers.figures.vit import mosaic
+from helpers.keras import training
+from helpers.maps import dino, rollout
+from helpers.maps import gradients as gradient_rollout
+from helpers.models import by_hand
+from helpers.models import learned as learned_embeddings
+from helpers.models.parts import Linear, Norm
 
 #: A clear message says what shape was expected, e.g. "expected (B, heads, N, N)".
 EXPLAINS = re.compile(r"expected|must|should|needs?|got|\bnot an?\b|do not|does not|means", re.I)
@@ -53,8 +58,8 @@ HELPERS: dict[str, Callable[[torch.Tensor], object]] = {
     "by_hand.layer_norm": lambda x: by_hand.layer_norm(x, NORM),
     "by_hand.linear": lambda x: by_hand.linear(x, LINEAR),
     "explorer_attention.attention_maps_array": attention_maps_array,
-    "explorer_rollout.discard_thresholds": lambda x: discard_thresholds(x.numpy()),
-    "explorer_rollout.cls_rollout": lambda x: cls_rollout(x.numpy()),
+    "rollout.discard_thresholds": lambda x: rollout.discard_thresholds(x.numpy()),
+    "rollout.cls_rollout": lambda x: rollout.cls_rollout(x.numpy()),
     "vit_figures.pixels_to_image": pixels_to_image,
     "vit_figures.mosaic": lambda x: mosaic(x.numpy()),
     "vit_figures.overlay_alpha": lambda x: overlay_alpha(x.numpy()),
@@ -95,7 +100,7 @@ def _not_a_vit(kind: str, width: int) -> object:
        width=st.integers(1, 8))
 def test_capture_attention_refuses_models_it_cannot_read(kind: str, width: int) -> None:
     """A module without attention: ValueError naming what is supported; not a module: TypeError."""
-    from helpers.attention import capture_attention
+    from helpers.maps.capture import capture_attention
 
     error, message = ((TypeError, "must be an nn.Module") if kind == "not a module"
                       else (ValueError, "found no attention layer.*It supports"))

@@ -29,7 +29,7 @@ def tiny_timm(seed: int = 0) -> nn.Module:
 
 def tiny_trio(seed: int = 0) -> dict[str, nn.Module]:
     """library -> a tiny random ViT; the three hold the same weights."""
-    from helpers.convert import timm_to_torchvision, timm_to_transformers
+    from helpers.models.convert import timm_to_torchvision, timm_to_transformers
 
     vit = tiny_timm(seed)
     return {

@@ -13,8 +13,15 @@ from collections.abc import Callable
 
 import torch
 
-from helpers.exercises import CheckResult, max_error
-from helpers.exercises import failure as _failure
+from helpers.exercises import (
+    Case,
+    CheckResult,
+    WrongAnswer,
+    require_close,
+    run_check,
+    shape_of,
+    tensor_error,
+)
 
 __all__ = [
     "reference_patchify",
@@ -74,81 +81,66 @@ def check_patchify(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckResu
     The right answer, multiplied by a random ``Conv2d``'s reshaped weights, must give that
     convolution's output: so the patch order and the order inside each patch both matter.
     """
-    name = "patchify"
     generator = torch.Generator().manual_seed(4)
-    worst = 0.0
-    for batch, channels, height, width, patch in [(2, 3, 32, 32, 16), (1, 3, 48, 64, 16),
-                                                  (3, 1, 12, 8, 4)]:
-        images = torch.randn(batch, channels, height, width, generator=generator,
-                             dtype=torch.float64)  # (B, C, H, W)
-        conv = torch.nn.Conv2d(channels, 5, kernel_size=patch, stride=patch).double()
-        with torch.no_grad():
-            conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator,
-                                          dtype=torch.float64))
-            want = conv(images).flatten(2).transpose(1, 2)  # (B, N, 5)
-            case = f"images {tuple(images.shape)}, patch {patch}"
-            try:
-                patches = fn(images.clone(), patch)
-            except Exception as err:  # noqa: BLE001 - any error in the answer is a fail
-                return _failure(name, err)
-            size = channels * patch * patch
-            expected_shape = torch.Size([batch, want.shape[1], size])
-            if not isinstance(patches, torch.Tensor) or patches.shape != expected_shape:
-                shape = tuple(patches.shape) if isinstance(patches, torch.Tensor) \
-                    else type(patches).__name__
-                return CheckResult(name, False, float("inf"), f"{case}: expected shape "
-                                   f"{tuple(expected_shape)}, got {shape}")
-            got = patches.double() @ conv.weight.reshape(5, -1).T + conv.bias  # (B, N, 5)
-        error = max_error(name, got, want, case)
-        if isinstance(error, CheckResult):
-            return error
-        worst = max(worst, error)
-        if error > TOLERANCE:
-            return CheckResult(name, False, error, f"{case}: patches in the wrong order (check "
-                               "the order of patches and of values inside each patch)")
-    return CheckResult(name, True, worst, "matches Conv2d(stride = patch size) on 3 cases")
+
+    def cases():
+        for batch, channels, height, width, patch in [(2, 3, 32, 32, 16), (1, 3, 48, 64, 16),
+                                                      (3, 1, 12, 8, 4)]:
+            images = torch.randn(batch, channels, height, width, generator=generator,
+                                 dtype=torch.float64)  # (B, C, H, W)
+            conv = torch.nn.Conv2d(channels, 5, kernel_size=patch, stride=patch).double()
+            with torch.no_grad():
+                conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator,
+                                              dtype=torch.float64))
+            yield Case(f"images {tuple(images.shape)}, patch {patch}", (images, patch), conv)
+
+    @torch.no_grad()
+    def judge(case: Case, patches: torch.Tensor) -> float:
+        images, patch = case.args
+        conv = case.want
+        want = conv(images).flatten(2).transpose(1, 2)  # (B, N, 5)
+        shape = (images.shape[0], want.shape[1], images.shape[1] * patch * patch)
+        if shape_of(patches) != shape:
+            raise WrongAnswer(f"shape {shape}", f"{shape_of(patches)}",
+                              "N patches of C·P·P values each, patches first")
+        got = patches.double() @ conv.weight.reshape(5, -1).T + conv.bias  # (B, N, 5)
+        return require_close(tensor_error(got, want), TOLERANCE,
+                             "patches in the wrong order: check the order of patches and of "
+                             "values inside each patch")
+
+    return run_check("patchify", fn, cases(), judge,
+                     "matches Conv2d(stride = patch size) on 3 cases")
 
 
 def check_split_heads(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckResult:
     """Check ``fn(x, num_heads)``: (B, N, D) -> (B, heads, N, D / heads)."""
-    name = "split_heads"
     generator = torch.Generator().manual_seed(5)
-    for batch, tokens, dim, heads in [(2, 5, 12, 3), (1, 197, 192, 3), (3, 4, 8, 8)]:
-        x = torch.randn(batch, tokens, dim, generator=generator)  # (B, N, D)
-        case = f"x {tuple(x.shape)}, {heads} heads"
-        try:
-            got = fn(x.clone(), heads)
-        except Exception as err:  # noqa: BLE001
-            return _failure(name, err)
-        error = max_error(name, got, reference_split_heads(x, heads), case)
-        if isinstance(error, CheckResult):
-            return error
-        if error > 0:
-            return CheckResult(name, False, error, f"{case}: right shape, wrong values (reshape "
-                               "to (B, N, heads, d) first, then swap N and heads)")
-    return CheckResult(name, True, 0.0, "all 3 shapes right")
+    cases = [Case(f"x {(batch, tokens, dim)}, {heads} heads",
+                  (torch.randn(batch, tokens, dim, generator=generator), heads))
+             for batch, tokens, dim, heads in [(2, 5, 12, 3), (1, 197, 192, 3), (3, 4, 8, 8)]]
+
+    def judge(case: Case, got: torch.Tensor) -> float:
+        return require_close(tensor_error(got, reference_split_heads(*case.args)), 0.0,
+                             "reshape to (B, N, heads, d) first, then swap N and heads")
+
+    return run_check("split_heads", fn, cases, judge, "all 3 shapes right")
 
 
 def check_attention(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
                     ) -> CheckResult:
     """Check ``fn(q, k, v)`` -> (B, heads, N, d) against ``scaled_dot_product_attention``."""
-    name = "attention"
     generator = torch.Generator().manual_seed(6)
-    worst = 0.0
+    cases = []
     for batch, heads, tokens, head_dim in [(2, 3, 7, 8), (1, 3, 197, 64), (2, 1, 5, 2)]:
         q, k, v = (torch.randn(batch, heads, tokens, head_dim, generator=generator,
                                dtype=torch.float64) * 2 for _ in range(3))  # (B, heads, N, d)
-        want = torch.nn.functional.scaled_dot_product_attention(q, k, v)  # (B, heads, N, d)
-        case = f"q, k, v {tuple(q.shape)}"
-        try:
-            got = fn(q.clone(), k.clone(), v.clone())
-        except Exception as err:  # noqa: BLE001
-            return _failure(name, err)
-        error = max_error(name, got, want, case)
-        if isinstance(error, CheckResult):
-            return error
-        worst = max(worst, error)
-    if worst > TOLERANCE:
-        return CheckResult(name, False, worst, "values differ: scale by 1/√d, softmax over the "
-                           "keys (the last dimension), then multiply by v")
-    return CheckResult(name, True, worst, "matches torch's scaled_dot_product_attention")
+        cases.append(Case(f"q, k, v {tuple(q.shape)}", (q, k, v)))
+
+    def judge(case: Case, got: torch.Tensor) -> float:
+        want = torch.nn.functional.scaled_dot_product_attention(*case.args)  # (B, heads, N, d)
+        return require_close(tensor_error(got, want), TOLERANCE,
+                             "scale by 1/√d, softmax over the keys (the last dimension), then "
+                             "multiply by v")
+
+    return run_check("attention", fn, cases, judge,
+                     "matches torch's scaled_dot_product_attention")

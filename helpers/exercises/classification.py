@@ -12,8 +12,7 @@ from collections.abc import Callable, Sequence
 import torch
 from PIL import Image
 
-from helpers.exercises import CheckResult
-from helpers.exercises import failure as _failure
+from helpers.exercises import Case, CheckResult, WrongAnswer, require_close, run_check, tensor_error
 
 __all__ = [
     "reference_token_count",
@@ -74,48 +73,52 @@ def reference_preprocess(image: Image.Image) -> torch.Tensor:
 
 def check_token_count(fn: Callable[[int, int], int]) -> CheckResult:
     """Check ``fn(image_size, patch_size)`` -> number of tokens including the class token."""
-    name = "token_count"
-    cases = [(224, 16), (224, 32), (224, 14), (384, 16), (518, 14), (32, 4)]
-    for image_size, patch_size in cases:
-        try:
-            got = fn(image_size, patch_size)
-        except Exception as err:  # noqa: BLE001 - any error in the answer is a fail
-            return _failure(name, err)
-        want = reference_token_count(image_size, patch_size)
-        if got != want:
-            return CheckResult(name, False, float(abs(want - (got or 0))),
-                               f"image {image_size}, patch {patch_size}: expected {want}, "
-                               f"got {got!r}")
-    return CheckResult(name, True, 0.0, f"all {len(cases)} sizes right")
+    sizes = [(224, 16), (224, 32), (224, 14), (384, 16), (518, 14), (32, 4)]
+    cases = [Case(f"image {image_size}, patch {patch_size}", (image_size, patch_size),
+                  reference_token_count(image_size, patch_size))
+             for image_size, patch_size in sizes]
+
+    def judge(case: Case, got: int) -> float:
+        if got != case.want:
+            error = abs(case.want - got) if isinstance(got, int | float) else float("inf")
+            raise WrongAnswer(str(case.want), repr(got),
+                              "one token per patch, (image_size // patch_size)² of them, plus "
+                              "the class token", error)
+        return 0.0
+
+    return run_check("token_count", fn, cases, judge, f"all {len(cases)} sizes right")
 
 
 def check_top_k(fn: Callable[[torch.Tensor, Sequence[str], int], list]) -> CheckResult:
     """Check ``fn(logits, labels, k)`` against the reference on seeded random logits."""
-    name = "top_k"
     generator = torch.Generator().manual_seed(0)
-    worst = 0.0
+    cases = []
     for num_classes, k in [(10, 3), (1000, 5), (5, 5)]:
         logits = torch.randn(num_classes, generator=generator) * 3  # (num_classes,)
         labels = [f"class {i}" for i in range(num_classes)]
-        try:
-            got = fn(logits.clone(), labels, k)
-        except Exception as err:  # noqa: BLE001
-            return _failure(name, err)
-        want = reference_top_k(logits, labels, k)
+        cases.append(Case(f"{num_classes} classes, k={k}", (logits, labels, k),
+                          reference_top_k(logits, labels, k)))
+
+    def judge(case: Case, got: list) -> float:
+        k, want = case.args[2], case.want
+        pairs = f"a list of {k} (label, probability) pairs"
+        hint = "return [(label, probability), ...], the most probable class first"
         if not isinstance(got, list | tuple) or len(got) != k:
-            shown = repr(got)[:120]
-            return CheckResult(name, False, float("inf"),
-                               f"expected a list of {k} (label, probability) pairs, got {shown}")
-        got_labels = [pair[0] for pair in got]
-        if got_labels != [label for label, _ in want]:
-            return CheckResult(name, False, float("inf"),
-                               f"{num_classes} classes, k={k}: expected labels "
-                               f"{[label for label, _ in want]}, got {got_labels}")
-        worst = max(worst, max(abs(float(g[1]) - w[1]) for g, w in zip(got, want, strict=True)))
-    passed = worst <= 1e-5
-    message = "labels and probabilities match" if passed else "probabilities are off " \
-        "(did you apply softmax?)"
-    return CheckResult(name, passed, worst, message)
+            raise WrongAnswer(pairs, repr(got)[:120], hint)
+        try:
+            got_labels = [pair[0] for pair in got]
+            got_probs = [float(pair[1]) for pair in got]
+        except (TypeError, ValueError, IndexError, KeyError):
+            raise WrongAnswer(pairs, repr(got)[:120], hint) from None
+        want_labels = [label for label, _ in want]
+        if got_labels != want_labels:
+            raise WrongAnswer(f"labels {want_labels}", f"{got_labels}",
+                              "the k most probable classes, the most probable first")
+        error = max(abs(g - w) for g, (_, w) in zip(got_probs, want, strict=True))
+        return require_close(error, 1e-5, "probabilities are off: did you apply softmax?",
+                             expected="the softmax probabilities")
+
+    return run_check("top_k", fn, cases, judge, "labels and probabilities match")
 
 
 def check_preprocess(fn: Callable[[Image.Image], torch.Tensor], image: Image.Image
@@ -123,18 +126,13 @@ def check_preprocess(fn: Callable[[Image.Image], torch.Tensor], image: Image.Ima
     """Check ``fn(image)`` against the weights' own ``transforms()`` on ``image``."""
     from torchvision.models import ViT_B_16_Weights
 
-    name = "preprocess"
     want = ViT_B_16_Weights.IMAGENET1K_V1.transforms()(image)  # (3, 224, 224)
-    try:
-        got = fn(image)
-    except Exception as err:  # noqa: BLE001
-        return _failure(name, err)
-    if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(want.shape):
-        shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-        return CheckResult(name, False, float("inf"),
-                           f"expected a tensor of shape {tuple(want.shape)}, got {shape}")
-    error = float((got.float() - want).abs().max())
-    passed = error <= 1e-4
-    message = "matches weights.transforms()" if passed else (
-        "values differ: check resize size, interpolation, crop, scaling to [0, 1], mean/std")
-    return CheckResult(name, passed, error, message)
+    width, height = image.size
+    cases = [Case(f"a {width}×{height} photo", (image,), want)]
+
+    def judge(case: Case, got: torch.Tensor) -> float:
+        return require_close(tensor_error(got, case.want), 1e-4,
+                             "check resize size, interpolation, crop, scaling to [0, 1], "
+                             "mean/std", expected="the values of weights.transforms()")
+
+    return run_check("preprocess", fn, cases, judge, "matches weights.transforms()")

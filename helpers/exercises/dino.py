@@ -14,8 +14,15 @@ from collections.abc import Callable
 
 import torch
 
-from helpers.exercises import CheckResult, wrong_shape
-from helpers.exercises import failure as _failure
+from helpers.exercises import (
+    Case,
+    CheckResult,
+    WrongAnswer,
+    require_close,
+    run_check,
+    shape_of,
+    tensor_error,
+)
 
 __all__ = [
     "reference_cls_attention",
@@ -83,98 +90,90 @@ def reference_first_component(features: torch.Tensor) -> torch.Tensor:
 
 def check_cls_attention(fn: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
     """Check ``fn(attention)``: (B, heads, 1 + g², 1 + g²) -> (B, heads, g, g)."""
-    name = "cls_attention"
     generator = torch.Generator().manual_seed(7)
-    worst = 0.0
+    cases = []
     for batch, heads, side in [(2, 3, 4), (1, 12, 14), (3, 1, 2)]:
         tokens = 1 + side * side
         scores = torch.randn(batch, heads, tokens, tokens, generator=generator,
                              dtype=torch.float64) * 2  # (B, heads, N, N)
         attention = scores.softmax(dim=-1)  # rows sum to 1, not symmetric
-        case = f"attention {tuple(attention.shape)}"
-        try:
-            got = fn(attention.clone())
-        except Exception as err:  # noqa: BLE001 - any error in the answer is a fail
-            return _failure(name, err)
-        want = reference_cls_attention(attention)
-        wrong = wrong_shape(name, got, tuple(want.shape), case)
-        if wrong is not None:
-            return wrong
-        error = float((got.double() - want).abs().max())
-        worst = max(worst, error)
-        if error > TOLERANCE:
-            return CheckResult(name, False, error, f"{case}: right shape, wrong values (the "
-                               "class token is the *query*: take row 0, and the patch keys 1:)")
-    return CheckResult(name, True, worst, "matches row 0 of every head, on 3 shapes")
+        cases.append(Case(f"attention {tuple(attention.shape)}", (attention,),
+                          reference_cls_attention(attention)))  # (B, heads, g, g)
+
+    def judge(case: Case, got: torch.Tensor) -> float:
+        return require_close(tensor_error(got, case.want), TOLERANCE,
+                             "the class token is the *query*: take row 0, and the patch keys 1:")
+
+    return run_check("cls_attention", fn, cases, judge, "matches row 0 of every head, on 3 shapes")
 
 
 def check_mass_mask(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> CheckResult:
     """Check ``fn(weights, keep)``: (..., P) -> booleans marking the fewest entries of each row
     that hold ``keep`` of its total. Any choice among tied entries is accepted."""
-    name = "mass_mask"
     generator = torch.Generator().manual_seed(8)
-    cases = []
+    inputs = []
     for shape in [(5, 16), (2, 3, 196)]:
         weights = torch.rand(shape, generator=generator, dtype=torch.float64) ** 3 * 7
         weights[..., ::5] = 0.0  # zeros, which a mask never needs
         weights[..., 1:4] = weights[..., 1:2]  # ties
-        cases += [(weights, keep) for keep in (0.6, 0.25, 0.9, 1.0)]
-    cases.append((torch.tensor([[0.5, 0.3, 0.2]], dtype=torch.float64), 0.5))  # reached exactly
-    for weights, keep in cases:
-        case = f"weights {tuple(weights.shape)}, keep {keep}"
-        try:
-            got = fn(weights.clone(), keep)
-        except Exception as err:  # noqa: BLE001
-            return _failure(name, err)
-        wrong = wrong_shape(name, got, tuple(weights.shape), case)
-        if wrong is not None:
-            return wrong
+        inputs += [(weights, keep) for keep in (0.6, 0.25, 0.9, 1.0)]
+    inputs.append((torch.tensor([[0.5, 0.3, 0.2]], dtype=torch.float64), 0.5))  # reached exactly
+    cases = [Case(f"weights {tuple(weights.shape)}, keep {keep}", (weights, keep),
+                  reference_mass_mask(weights, keep)) for weights, keep in inputs]
+
+    def judge(case: Case, got: torch.Tensor) -> float:
+        weights, keep = case.args
+        want = case.want  # (..., P) booleans
+        if shape_of(got) != tuple(weights.shape):
+            raise WrongAnswer(f"a tensor of shape {tuple(weights.shape)}", f"{shape_of(got)}",
+                              "one boolean per weight")
         got = got.bool()
-        want = reference_mass_mask(weights, keep)
         total = weights.sum(dim=-1)  # (...,)
         held = (weights * got).sum(dim=-1)  # (...,)
         if (held < keep * total - 1e-9 * total).any():
-            return CheckResult(name, False, float((keep * total - held).max()),
-                               f"{case}: a mask holds less than {keep:.0%} of its row's total")
+            raise WrongAnswer(f"every row's mask to hold at least {keep:.0%} of its total",
+                              f"a mask that holds less than {keep:.0%}",
+                              "keep entries until the running sum reaches keep · total",
+                              float((keep * total - held).max()))
         if (got.sum(dim=-1) != want.sum(dim=-1)).any():
             extra = int((got.sum(dim=-1) - want.sum(dim=-1)).abs().max())
-            return CheckResult(name, False, float(extra), f"{case}: not the fewest entries "
-                               f"(off by up to {extra}; keep the largest ones first, and stop "
-                               "as soon as the running sum reaches keep · total)")
+            raise WrongAnswer(f"the fewest entries that hold {keep:.0%} of each row",
+                              f"masks that are not the fewest entries (off by up to {extra})",
+                              "keep the largest ones first, and stop as soon as the running sum "
+                              "reaches keep · total", float(extra))
         low = torch.where(got, weights, torch.inf).amin(dim=-1)  # smallest kept
         high = torch.where(got, -torch.inf, weights).amax(dim=-1)  # largest left out
         if (low < high).any():
-            return CheckResult(name, False, float((high - low).max()),
-                               f"{case}: a left-out entry is larger than a kept one")
-    return CheckResult(name, True, 0.0, f"fewest entries, enough mass, on {len(cases)} cases")
+            raise WrongAnswer("the largest entries kept", "a left-out entry larger than a kept one",
+                              "sort each row in descending order and keep the first entries",
+                              float((high - low).max()))
+        return 0.0
+
+    return run_check("mass_mask", fn, cases, judge,
+                     f"fewest entries, enough mass, on {len(cases)} cases")
 
 
 def check_first_component(fn: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
     """Check ``fn(features)``: (P, D) -> (P,) scores on the first principal component
     (either sign is right)."""
-    name = "first_component"
     generator = torch.Generator().manual_seed(9)
-    worst = 0.0
+    cases = []
     for patches, dim in [(196, 32), (49, 64), (16, 8)]:
         direction = torch.randn(dim, generator=generator, dtype=torch.float64)  # (D,)
         strength = torch.randn(patches, 1, generator=generator, dtype=torch.float64) * 4
         noise = torch.randn(patches, dim, generator=generator, dtype=torch.float64)
         offset = torch.randn(dim, generator=generator, dtype=torch.float64) * 20  # far mean
         features = strength * direction + noise + offset  # (P, D)
-        case = f"features {tuple(features.shape)}"
-        try:
-            got = fn(features.clone())
-        except Exception as err:  # noqa: BLE001
-            return _failure(name, err)
-        wrong = wrong_shape(name, got, (patches,), case)
-        if wrong is not None:
-            return wrong
-        want = reference_first_component(features)  # (P,)
-        got = got.double()
-        error = float(min((got - want).abs().max(), (got + want).abs().max()))
-        worst = max(worst, error)
-        if error > 1e-4 * float(want.abs().max()):
-            return CheckResult(name, False, error, f"{case}: scores differ (subtract the mean "
-                               "of the features first, then project on the top right-singular "
-                               "vector)")
-    return CheckResult(name, True, worst, "matches the SVD's first component (up to sign)")
+        cases.append(Case(f"features {tuple(features.shape)}", (features,),
+                          reference_first_component(features)))  # (P,)
+
+    def judge(case: Case, got: torch.Tensor) -> float:
+        want = case.want  # (P,)
+        error = min(tensor_error(got, want), tensor_error(got, -want))
+        return require_close(error, 1e-4 * float(want.abs().max()),
+                             "subtract the mean of the features first, then project on the top "
+                             "right-singular vector", expected="the reference's scores (either "
+                             "sign)")
+
+    return run_check("first_component", fn, cases, judge,
+                     "matches the SVD's first component (up to sign)")

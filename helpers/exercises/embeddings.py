@@ -14,8 +14,7 @@ from typing import Any
 
 import torch
 
-from helpers.exercises import CheckResult, shape_of, unanswered
-from helpers.exercises import failure as _failure
+from helpers.exercises import Case, CheckResult, WrongAnswer, require_close, run_check, tensor_error
 
 __all__ = [
     "reference_cosine_similarity",
@@ -90,54 +89,36 @@ def _scaled_rows(generator: torch.Generator, n: int, d: int) -> torch.Tensor:
 
 def check_cosine_similarity(fn: Callable[[torch.Tensor, torch.Tensor], Any]) -> CheckResult:
     """Check ``fn(a, b)`` -> (N, M) cosine similarities, on rows of very different lengths."""
-    name = "cosine_similarity"
     generator = torch.Generator().manual_seed(0)
-    worst = 0.0
+    cases = []
     for n, m, d in [(4, 4, 8), (6, 3, 16), (1, 5, 32)]:
-        a, b = _scaled_rows(generator, n, d), _scaled_rows(generator, m, d)
-        want = reference_cosine_similarity(a, b)  # (n, m)
-        try:
-            got = fn(a.clone(), b.clone())
-            if got is None:
-                return unanswered(name)
-        except Exception as err:  # noqa: BLE001 - any error in the answer is a fail
-            return _failure(name, err)
-        if shape_of(got) != (n, m):
-            return CheckResult(name, False, float("inf"),
-                               f"a {tuple(a.shape)} and b {tuple(b.shape)}: expected shape "
-                               f"{(n, m)}, got {shape_of(got)}")
-        worst = max(worst, float((got.detach().float() - want).abs().max()))
-    passed = worst <= 1e-5
-    message = "matches for rows of any length" if passed else (
-        "values differ: divide each row by its length before the dot product")
-    return CheckResult(name, passed, worst, message)
+        a, b = _scaled_rows(generator, n, d), _scaled_rows(generator, m, d)  # (n, d), (m, d)
+        cases.append(Case(f"a {tuple(a.shape)} and b {tuple(b.shape)}", (a, b),
+                          reference_cosine_similarity(a, b)))  # (n, m)
+
+    def judge(case: Case, got: torch.Tensor) -> float:
+        return require_close(tensor_error(got, case.want), 1e-5,
+                             "divide each row by its length before the dot product")
+
+    return run_check("cosine_similarity", fn, cases, judge, "matches for rows of any length")
 
 
 def check_mean_pool(fn: Callable[[torch.Tensor, int], Any]) -> CheckResult:
     """Check ``fn(states, num_prefix)`` -> (B, D) mean of the patch tokens only."""
-    name = "mean_pool"
     generator = torch.Generator().manual_seed(1)
-    worst = 0.0
+    cases = []
     for b, t, d, prefix in [(2, 17, 8, 1), (3, 5, 4, 1), (1, 10, 6, 2)]:
         states = torch.randn(b, t, d, generator=generator)  # (B, T, D)
         states[:, :prefix] += 50.0  # a prefix token that would visibly shift a wrong mean
-        want = reference_mean_pool(states, prefix)  # (B, D)
-        try:
-            got = fn(states.clone(), prefix)
-            if got is None:
-                return unanswered(name)
-        except Exception as err:  # noqa: BLE001
-            return _failure(name, err)
-        if shape_of(got) != (b, d):
-            return CheckResult(name, False, float("inf"),
-                               f"states {(b, t, d)}: expected shape {(b, d)}, got {shape_of(got)}")
-        error = float((got.detach().float() - want).abs().max())
-        worst = max(worst, error)
-        if error > 1e-5:
-            return CheckResult(name, False, error,
-                               f"with {prefix} prefix token(s): average only the patch tokens "
-                               f"states[:, {prefix}:]")
-    return CheckResult(name, True, worst, "patch tokens averaged, prefix left out")
+        cases.append(Case(f"states {(b, t, d)} with {prefix} prefix token(s)", (states, prefix),
+                          reference_mean_pool(states, prefix)))  # (B, D)
+
+    def judge(case: Case, got: torch.Tensor) -> float:
+        prefix = case.args[1]
+        return require_close(tensor_error(got, case.want), 1e-5,
+                             f"average only the patch tokens states[:, {prefix}:]")
+
+    return run_check("mean_pool", fn, cases, judge, "patch tokens averaged, prefix left out")
 
 
 def check_knn_predict(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], Any]
@@ -147,27 +128,32 @@ def check_knn_predict(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, in
     Two classes and odd k, so no vote ties; the embeddings' lengths vary a lot, so
     Euclidean neighbours give different answers from cosine ones.
     """
-    name = "knn_predict"
     generator = torch.Generator().manual_seed(2)
+    cases = []
     for n, m, d, k in [(40, 30, 8, 1), (60, 40, 16, 5), (30, 20, 4, 3)]:
         train = _scaled_rows(generator, n, d)  # (n, d)
         test = _scaled_rows(generator, m, d)  # (m, d)
         labels = (train[:, 0] > 0).long()  # (n,): the class is a direction, not a length
-        want = reference_knn_predict(train, labels, test, k)  # (m,)
+        cases.append(Case(f"train {tuple(train.shape)}, test {tuple(test.shape)}, k={k}",
+                          (train, labels, test, k),
+                          reference_knn_predict(train, labels, test, k)))  # (m,)
+
+    def judge(case: Case, got: Any) -> float:
+        want = case.want  # (M,)
+        expected = f"one label per test row, shape {tuple(want.shape)}"
         try:
-            got = fn(train.clone(), labels.clone(), test.clone(), k)
-            if got is None:
-                return unanswered(name)
             got = torch.as_tensor(got)
-        except Exception as err:  # noqa: BLE001
-            return _failure(name, err)
-        if tuple(got.shape) != (m,):
-            return CheckResult(name, False, float("inf"),
-                               f"expected one label per test row, shape {(m,)}, got "
-                               f"{tuple(got.shape)}")
+        except (TypeError, ValueError, RuntimeError):
+            raise WrongAnswer(expected, type(got).__name__, "return a tensor of labels") from None
+        if tuple(got.shape) != tuple(want.shape):
+            raise WrongAnswer(expected, f"{tuple(got.shape)}",
+                              "one vote per test embedding, over its k nearest train ones")
         wrong = int((got.long() != want).sum())
         if wrong:
-            return CheckResult(name, False, float(wrong),
-                               f"k={k}: {wrong} of {m} labels differ (max error counts them); "
-                               "use cosine similarity and a majority vote of the k nearest")
-    return CheckResult(name, True, 0.0, "every label matches")
+            raise WrongAnswer("the reference's labels",
+                              f"{wrong} of {len(want)} labels different (max error counts them)",
+                              "use cosine similarity and a majority vote of the k nearest",
+                              float(wrong))
+        return 0.0
+
+    return run_check("knn_predict", fn, cases, judge, "every label matches")

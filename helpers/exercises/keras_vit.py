@@ -11,14 +11,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from helpers.exercises import CheckResult
-from helpers.exercises import failure as _failure
+from helpers.exercises import Case, CheckResult, WrongAnswer, require_close, run_check
 
 __all__ = [
-    "reference_patchify",
+    "reference_numpy_patchify",
     "reference_attention_parameters",
     "reference_warmup_cosine",
-    "check_patchify",
+    "check_numpy_patchify",
     "check_attention_parameters",
     "check_warmup_cosine",
 ]
@@ -27,7 +26,7 @@ __all__ = [
 # ----------------------------------------------------------------------------- solutions
 
 
-def reference_patchify(images: np.ndarray, patch_size: int) -> np.ndarray:
+def reference_numpy_patchify(images: np.ndarray, patch_size: int) -> np.ndarray:
     """Cut (B, H, W, C) images into (B, N, p*p*C) patches with NumPy alone.
 
     Patches are numbered row by row; inside a patch the pixels go row by row too, with
@@ -68,76 +67,86 @@ def reference_warmup_cosine(step: int, total_steps: int, peak: float, warmup_ste
 
 
 def _keras():
-    """keras and keras.ops, imported through helpers.keras_vit (which picks the torch backend)."""
-    from helpers import keras_vit
+    """keras and keras.ops, imported through helpers.keras.model (which picks the torch backend)."""
+    from helpers.keras import model as keras_vit
 
     return keras_vit.keras, keras_vit.ops
 
 
-def check_patchify(fn: Callable[[np.ndarray, int], np.ndarray]) -> CheckResult:
+def check_numpy_patchify(fn: Callable[[np.ndarray, int], np.ndarray]) -> CheckResult:
     """Check ``fn(images, patch_size)`` against ``keras.ops.image.extract_patches``."""
     _, ops = _keras()
-    name = "patchify"
     rng = np.random.default_rng(0)
-    worst = 0.0
+    cases = []
     for shape, p in [((2, 12, 12, 3), 4), ((1, 72, 72, 3), 6), ((3, 8, 16, 1), 2)]:
-        images = rng.random(shape).astype(np.float32)
+        images = rng.random(shape).astype(np.float32)  # (B, H, W, C)
         want = ops.convert_to_numpy(ops.image.extract_patches(images, p))  # (B, h, w, P)
         want = want.reshape(shape[0], -1, want.shape[-1])  # (B, N, P)
-        try:
-            got = np.asarray(fn(images.copy(), p))
-        except Exception as err:  # noqa: BLE001 - any error in the answer is a fail
-            return _failure(name, err)
+        cases.append(Case(f"images {shape}, patch {p}", (images, p), want))
+
+    def judge(case: Case, got: np.ndarray) -> float:
+        want = case.want  # (B, N, P)
+        got = np.asarray(got)
         if got.shape != want.shape:
-            return CheckResult(name, False, float("inf"),
-                               f"images {shape}, patch {p}: expected shape {want.shape}, "
-                               f"got {got.shape}")
-        worst = max(worst, float(np.abs(got - want).max()))
-    passed = worst <= 1e-6
-    return CheckResult(name, passed, worst, "matches extract_patches" if passed else
-                       "values in the wrong order: reshape to (B, h, p, w, p, C), then move "
-                       "the two patch-grid axes next to each other before flattening")
+            raise WrongAnswer(f"shape {want.shape}", f"{got.shape}",
+                              "N patches of p·p·C values each, patches first")
+        return require_close(float(np.abs(got - want).max()), 1e-6,
+                             "values in the wrong order: reshape to (B, h, p, w, p, C), then "
+                             "move the two patch-grid axes next to each other before flattening")
+
+    return run_check("patchify", fn, cases, judge, "matches extract_patches")
 
 
 def check_attention_parameters(fn: Callable[[int, int, int], int]) -> CheckResult:
     """Check ``fn(width, heads, key_dim)`` against a built ``MultiHeadAttention`` layer."""
     keras, _ = _keras()
-    name = "attention_parameters"
-    for width, heads, key_dim in [(64, 4, 64), (64, 4, 16), (128, 4, 32), (192, 3, 64),
-                                  (10, 2, 7)]:
-        layer = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=key_dim)
-        x = np.zeros((1, 3, width), dtype=np.float32)
-        layer(x, x)
-        want = layer.count_params()
-        try:
-            got = fn(width, heads, key_dim)
-        except Exception as err:  # noqa: BLE001
-            return _failure(name, err)
-        if got != want:
-            return CheckResult(name, False, float(abs(want - (got or 0))),
-                               f"width {width}, {heads} heads, key_dim {key_dim}: Keras counts "
-                               f"{want:,}, you said {got!r} (biases? value size?)")
-    return CheckResult(name, True, 0.0, "all 5 layers counted right")
+    layers = [(64, 4, 64), (64, 4, 16), (128, 4, 32), (192, 3, 64), (10, 2, 7)]
+
+    def cases():
+        for width, heads, key_dim in layers:
+            layer = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=key_dim)
+            x = np.zeros((1, 3, width), dtype=np.float32)  # (1, 3, width)
+            layer(x, x)
+            yield Case(f"width {width}, {heads} heads, key_dim {key_dim}",
+                       (width, heads, key_dim), layer.count_params())
+
+    def judge(case: Case, got: int) -> float:
+        if got != case.want:
+            error = abs(case.want - got) if isinstance(got, int | float) else float("inf")
+            raise WrongAnswer(str(case.want), repr(got),
+                              "q, k and v each map width -> heads × key_dim, the output maps it "
+                              "back: count the biases too", error)
+        return 0.0
+
+    return run_check("attention_parameters", fn, cases(), judge,
+                     f"all {len(layers)} layers counted right")
 
 
 def check_warmup_cosine(fn: Callable[[int, int, float, int], float]) -> CheckResult:
     """Check ``fn(step, total_steps, peak, warmup_steps)`` against Keras's ``CosineDecay``."""
     keras, ops = _keras()
-    name = "warmup_cosine"
-    worst = 0.0
-    for total, peak, warmup in [(100, 1e-3, 10), (1000, 3e-4, 50), (37, 1.0, 5)]:
-        schedule = keras.optimizers.schedules.CosineDecay(
-            0.0, decay_steps=total - warmup, alpha=0.0, warmup_target=peak, warmup_steps=warmup)
-        for step in sorted({0, 1, warmup // 2, warmup, warmup + 1, total // 2, total - 1, total}):
-            want = float(ops.convert_to_numpy(schedule(step)))
-            try:
-                got = float(fn(step, total, peak, warmup))
-            except Exception as err:  # noqa: BLE001
-                return _failure(name, err)
-            error = abs(got - want) / peak
-            if error > 1e-5:
-                return CheckResult(name, False, error,
-                                   f"step {step} of {total} (warmup {warmup}, peak {peak:g}): "
-                                   f"expected {want:.6g}, got {got:.6g}")
-            worst = max(worst, error)
-    return CheckResult(name, True, worst, "matches keras CosineDecay with warmup")
+
+    def cases():
+        for total, peak, warmup in [(100, 1e-3, 10), (1000, 3e-4, 50), (37, 1.0, 5)]:
+            schedule = keras.optimizers.schedules.CosineDecay(
+                0.0, decay_steps=total - warmup, alpha=0.0, warmup_target=peak,
+                warmup_steps=warmup)
+            for step in sorted({0, 1, warmup // 2, warmup, warmup + 1, total // 2, total - 1,
+                                total}):
+                yield Case(f"step {step} of {total} (warmup {warmup}, peak {peak:g})",
+                           (step, total, peak, warmup), float(ops.convert_to_numpy(schedule(step))))
+
+    def judge(case: Case, got: float) -> float:
+        peak, want = case.args[2], case.want
+        hint = ("rise linearly from 0 to peak over the warmup steps, then follow a cosine from "
+                "peak to 0 over the total_steps - warmup_steps steps after them")
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            raise WrongAnswer(f"{want:.6g}", repr(got), hint) from None
+        error = abs(got - want) / peak
+        if not error <= 1e-5:
+            raise WrongAnswer(f"{want:.6g}", f"{got:.6g}", hint, error)
+        return error
+
+    return run_check("warmup_cosine", fn, cases(), judge, "matches keras CosineDecay with warmup")

@@ -1,7 +1,7 @@
 """Exercises of notebook 05 (attention rollout): checks and reference solutions.
 
 A check never trusts the answer: it calls it on seeded inputs it makes itself and compares with
-an independent reference (:mod:`helpers.rollout`), returning a
+an independent reference (:mod:`helpers.maps.rollout`), returning a
 :class:`~helpers.exercises.CheckResult`. The inputs make the typical mistakes visible:
 attention matrices that are not symmetric (so the order of the product matters), gradients of
 both signs in every head (so clamping before or after the head mean differ), and a patch size
@@ -14,9 +14,8 @@ from collections.abc import Callable
 
 import torch
 
-from helpers.exercises import CheckResult, max_error
-from helpers.exercises import failure as _failure
-from helpers.rollout import attention_rollout, mean_attention_distance
+from helpers.exercises import Case, CheckResult, WrongAnswer, run_check, tensor_error
+from helpers.maps.rollout import attention_rollout, mean_attention_distance
 
 __all__ = [
     "reference_rollout",
@@ -98,86 +97,82 @@ def _attention(generator: torch.Generator, *shape: int) -> torch.Tensor:
 
 def check_rollout(fn: Callable[[list[torch.Tensor]], torch.Tensor]) -> CheckResult:
     """Check ``fn(attentions)``: a list of (heads, N, N) per layer -> (N - 1,) rollout."""
-    name = "rollout"
     generator = torch.Generator().manual_seed(50)
-    worst = 0.0
+    cases = []
     for layers, heads, tokens in [(3, 2, 5), (12, 3, 17), (1, 4, 10)]:
         attentions = [_attention(generator, heads, tokens, tokens) for _ in range(layers)]
-        case = f"{layers} layers of {(heads, tokens, tokens)}"
-        try:
-            got = fn([a.clone() for a in attentions])
-        except Exception as err:  # noqa: BLE001 - any error in the answer is a fail
-            return _failure(name, err)
         want = attention_rollout([a.unsqueeze(0) for a in attentions])[0]  # (N - 1,)
-        error = max_error(name, got, want, case)
-        if isinstance(error, CheckResult):
-            return error
-        worst = max(worst, error)
-        if error > 1e-5:  # helpers.rollout computes in float32
-            reversed_order = reference_rollout(attentions[::-1])
+        reversed_order = reference_rollout(attentions[::-1])  # (N - 1,): a typical mistake
+        cases.append(Case(f"{layers} layers of {(heads, tokens, tokens)}",
+                          ([a.clone() for a in attentions],), (want, reversed_order)))
+
+    def judge(case: Case, got: torch.Tensor) -> float:
+        want, reversed_order = case.want
+        error = tensor_error(got, want)
+        if not error <= 1e-5:  # helpers.maps.rollout computes in float32
             if float((got.double() - reversed_order).abs().max()) < 1e-5:
                 hint = "the product is in the wrong order: put the later layer on the left"
             else:
                 hint = ("add the identity for the residual connection, halve, re-normalise the "
                         "rows, then multiply; read row 0 (the class token) without column 0")
-            return CheckResult(name, False, error, f"{case}: wrong values ({hint})")
-    return CheckResult(name, True, worst, "matches helpers.rollout.attention_rollout on 3 stacks")
+            raise WrongAnswer("the reference's values", "wrong values", hint, error)
+        return error
+
+    return run_check("rollout", fn, cases, judge,
+                     "matches helpers.maps.rollout.attention_rollout on 3 stacks")
 
 
 def check_attention_distance(fn: Callable[[torch.Tensor, int, int], torch.Tensor]
                              ) -> CheckResult:
     """Check ``fn(attention, grid, patch_size)``: (heads, N, N) -> (heads,) pixels."""
-    name = "attention_distance"
     generator = torch.Generator().manual_seed(51)
-    worst = 0.0
+    cases = []
     for heads, grid, patch in [(3, 4, 16), (2, 14, 16), (5, 3, 8)]:
         tokens = 1 + grid * grid
-        attention = _attention(generator, heads, tokens, tokens)
+        attention = _attention(generator, heads, tokens, tokens)  # (heads, N, N)
         attention[:, :, 0] += 0.5  # much attention to the class token, which must be left out
         attention = attention / attention.sum(dim=-1, keepdim=True)
-        case = f"attention {tuple(attention.shape)}, grid {grid}, patch {patch}"
-        try:
-            got = fn(attention.clone(), grid, patch)
-        except Exception as err:  # noqa: BLE001
-            return _failure(name, err)
         want = mean_attention_distance([attention.unsqueeze(0)], grid, patch)[0]  # (heads,)
-        error = max_error(name, got, want, case)
-        if isinstance(error, CheckResult):
-            return error
-        worst = max(worst, error)
-        if error > 1e-3 * float(want.abs().max()):
+        cases.append(Case(f"attention {tuple(attention.shape)}, grid {grid}, patch {patch}",
+                          (attention, grid, patch), want))
+
+    def judge(case: Case, got: torch.Tensor) -> float:
+        want, patch = case.want, case.args[2]
+        error = tensor_error(got, want)
+        if not error <= 1e-3 * float(want.abs().max()):
             ratio = float((got.double() / want.double()).mean())
             if abs(ratio * patch - 1) < 1e-3:
                 hint = "distances are in patches: multiply by the patch size for pixels"
             else:
                 hint = ("leave out the class token (query and key 0) and re-normalise each "
                         "row over the patch keys before weighting the distances")
-            return CheckResult(name, False, error, f"{case}: wrong values ({hint})")
-    return CheckResult(name, True, worst, "matches helpers.rollout.mean_attention_distance")
+            raise WrongAnswer("the reference's values", "wrong values", hint, error)
+        return error
+
+    return run_check("attention_distance", fn, cases, judge,
+                     "matches helpers.maps.rollout.mean_attention_distance")
 
 
 def check_grad_weighted(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:
     """Check ``fn(attention, gradient)``: (heads, N, N) twice -> (N, N)."""
-    name = "grad_weighted"
     generator = torch.Generator().manual_seed(52)
-    worst = 0.0
+    cases = []
     for heads, tokens in [(3, 5), (12, 17), (1, 4)]:
-        attention = _attention(generator, heads, tokens, tokens)
-        gradient = torch.randn(heads, tokens, tokens, generator=generator, dtype=torch.float64)
-        case = f"attention and gradient {(heads, tokens, tokens)}"
-        try:
-            got = fn(attention.clone(), gradient.clone())
-        except Exception as err:  # noqa: BLE001
-            return _failure(name, err)
-        want = reference_grad_weighted(attention, gradient)
-        error = max_error(name, got, want, case)
-        if isinstance(error, CheckResult):
-            return error
-        worst = max(worst, error)
-        if error > TOLERANCE:
+        attention = _attention(generator, heads, tokens, tokens)  # (heads, N, N)
+        gradient = torch.randn(heads, tokens, tokens, generator=generator,
+                               dtype=torch.float64)  # (heads, N, N)
+        cases.append(Case(f"attention and gradient {(heads, tokens, tokens)}",
+                          (attention, gradient), reference_grad_weighted(attention, gradient)))
+
+    def judge(case: Case, got: torch.Tensor) -> float:
+        error = tensor_error(got, case.want)
+        if not error <= TOLERANCE:
             if bool((got < 0).any()):
                 hint = "some values are negative: clamp them to zero"
             else:
                 hint = "clamp the negatives in each head first, then average over the heads"
-            return CheckResult(name, False, error, f"{case}: wrong values ({hint})")
-    return CheckResult(name, True, worst, "matches mean over heads of (gradient × attention)⁺")
+            raise WrongAnswer("the reference's values", "wrong values", hint, error)
+        return error
+
+    return run_check("grad_weighted", fn, cases, judge,
+                     "matches mean over heads of (gradient × attention)⁺")

@@ -18,8 +18,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers.environment import SETUP_CELL
-from helpers.widgets import STATUS_CLASS
+from helpers.explorers.base import STATUS_CLASS
+from helpers.setup.notebook import SETUP_CELL
 
 pytestmark = pytest.mark.browser
 
@@ -36,7 +36,7 @@ SELF_TEST_CODE = """
 import ipywidgets as widgets
 import numpy as np
 from matplotlib.figure import Figure
-from helpers.widgets import Explorer
+from helpers.explorers.base import Explorer
 
 maps = np.random.default_rng(0).random((12, 14, 14))   # (layers, grid, grid)
 fig = Figure(figsize=(3, 3))
