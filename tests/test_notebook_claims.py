@@ -88,6 +88,8 @@ def test_04_filter_components_a_fine_checkerboard_comes_second(timm_stand_in):
     assert roughness[1] > 1.5                      # component 1: rougher than noise, a checkerboard
     assert roughness[1] > roughness[0]             # the order by variance is not smooth-to-fine
     assert roughness[:7].min() < 0.5               # and the first row has smooth blobs too
+    assert 0.5 < roughness[0] < 1.5                # component 0: blotchy, neither smooth nor fine
+    assert (roughness[2:4] < 0.3).all()            # components 2 and 3: smooth colour blobs
 
 
 def test_04_corner_tokens_grow_at_block_7_and_end_shortest(timm_stand_in, photos):
