@@ -59,3 +59,43 @@ def test_every_failure_says_what_was_expected_and_what_came(check, answer):
     assert not result.passed, text
     assert "expected " in result.message and ", got " in result.message, text
     assert text.startswith("[FAIL] ") and "\n" not in text
+
+
+# predict, then verify: check, its reference (the computed number) and a typical wrong prediction
+PREDICTIONS = {
+    "cost_ratio": (classification.check_cost_ratio, classification.reference_cost_ratio,
+                   (197 / 50) ** 2),
+    "white_pixel": (huggingface.check_white_pixel, huggingface.reference_white_pixel, 1.0),
+    "hidden_state_size": (embeddings.check_hidden_state_size,
+                          embeddings.reference_hidden_state_size, 2 * 196 * 768),
+    "uniform_weight": (attention.check_uniform_weight, attention.reference_uniform_weight, 1.0),
+    "uniform_distance": (rollout.check_uniform_distance, rollout.reference_uniform_distance,
+                         116.5 / 16),
+    "head_parameters": (keras_vit.check_head_parameters, keras_vit.reference_head_parameters,
+                        64 * 2048 + 2048),
+    "uniform_mass_patches": (dino.check_uniform_mass_patches,
+                             dino.reference_uniform_mass_patches, 1),
+}
+
+
+@pytest.mark.parametrize(("check", "reference", "mistake"), PREDICTIONS.values(),
+                         ids=PREDICTIONS.keys())
+def test_predictions_pass_when_right_and_fail_in_the_one_shape(check, reference, mistake):
+    truth = reference()
+    assert check(truth).passed, str(check(truth))
+    for wrong in (mistake, ..., None, "nonsense", float("nan")):
+        result = check(wrong)
+        text = str(result)
+        assert not result.passed, text
+        assert "expected " in result.message and ", got " in result.message, text
+        assert ". Hint: " in result.message, text
+        assert text.startswith("[FAIL] ") and "\n" not in text
+
+
+def test_prediction_values_are_the_ones_the_notebooks_teach():
+    assert classification.reference_cost_ratio() == pytest.approx(197 / 50, rel=0.02)
+    assert huggingface.reference_white_pixel() == pytest.approx((1 - 0.485) / 0.229, abs=1e-3)
+    assert embeddings.reference_hidden_state_size() == 2 * 197 * 768
+    assert attention.reference_uniform_weight() == pytest.approx(1 / 197)
+    assert keras_vit.reference_head_parameters() == 144 * 64 * 2048 + 2048
+    assert dino.reference_uniform_mass_patches() == 118

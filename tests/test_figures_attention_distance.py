@@ -18,7 +18,7 @@ def test_one_dot_per_layer_and_head_and_the_uniform_line():
     assert len(ax.collections) == 3  # one scatter per head
     for head, collection in enumerate(ax.collections):
         offsets = np.asarray(collection.get_offsets())
-        np.testing.assert_array_equal(offsets[:, 0], [1, 2, 3, 4])  # layers from 1
+        np.testing.assert_array_equal(offsets[:, 0], [0, 1, 2, 3])  # layers from 0
         np.testing.assert_array_equal(offsets[:, 1], distances[:, head].numpy())
     assert [tuple(line.get_ydata()) for line in ax.lines] == [(116.0, 116.0)]
     assert ax.get_ylim()[1] == pytest.approx(224 * 1.05)

@@ -50,3 +50,15 @@ def test_map_grid_rejects_mismatched_input():
         map_grid([photo, photo], [[np.zeros((2, 2))]], ["a"], ["c"])
     with pytest.raises(ValueError, match=r"cells\[0\]\[0\]"):
         map_grid(photo, [[np.zeros((2, 2, 2))]], ["a"], ["c"])
+
+
+def test_map_grid_colorbar_reads_as_a_share_of_each_maximum():
+    photo = np.zeros((32, 32, 3))
+    heat = torch.rand(4, 4)
+    plain = map_grid(photo, [[heat, heat]], ["a"], ["x", "y"])
+    barred = map_grid(photo, [[heat, heat]], ["a"], ["x", "y"], cmap="viridis",
+                      colorbar="share of the map's maximum")
+    assert len(plain.axes) == 2 and len(barred.axes) == 3       # one bar for the whole grid
+    bar = barred.axes[-1]
+    assert bar.get_ylabel() == "share of the map's maximum"
+    assert bar.get_ylim() == pytest.approx((0.0, 1.0))

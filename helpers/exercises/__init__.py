@@ -16,6 +16,10 @@ the answer on each case (clones of the inputs, so an answer that edits them in p
 spoil the reference), turns an exception or a ``None`` into a failure, and keeps the largest
 error. The judge returns the case's error or raises :class:`WrongAnswer`; :func:`tensor_error`
 and :func:`require_close` are the two judges most checks are built from.
+
+A *predict, then verify* exercise asks for a number before the notebook computes it; its check
+computes the number itself and hands both to :func:`check_prediction`, which fails in the same
+shape (``expected 3.98 (within 15 %), got 16. Hint: ...``).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 import torch
 
 __all__ = ["CheckResult", "WrongAnswer", "Case", "fail", "failure", "unanswered", "shape_of",
-           "tensor_error", "require_close", "run_check"]
+           "tensor_error", "require_close", "run_check", "check_prediction"]
 
 
 @dataclass(frozen=True)
@@ -179,3 +183,55 @@ def run_check(name: str, answer: Callable[..., Any], cases: Iterable[Case],
         except WrongAnswer as wrong:
             return fail(name, case.label, wrong.expected, wrong.got, wrong.hint, wrong.error)
     return CheckResult(name, True, worst, passed)
+
+
+def _number(value: float) -> str:
+    """A number for a message: whole numbers with thousands separators, others to 4 digits."""
+    if math.isfinite(value) and float(value).is_integer() and abs(value) >= 1:
+        return f"{int(value):,}"
+    return f"{value:.4g}"
+
+
+def check_prediction(name: str, prediction: Any, truth: float, tolerance: float, hint: str, *,
+                     relative: bool = True, what: str = "") -> CheckResult:
+    """Judge a predicted number against the one the check computed (predict, then verify).
+
+    Args:
+        name: The exercise, as printed.
+        prediction: The student's number (``...`` or ``None`` while unanswered).
+        truth: The value the check computed.
+        tolerance: Allowed difference: a share of ``truth`` when ``relative``, else absolute.
+        hint: What to think about when the prediction is off.
+        relative: Whether ``tolerance`` is relative to ``truth``.
+        what: The quantity, as it is named in the messages (``"the cost ratio"``).
+
+    Returns:
+        The :class:`CheckResult`: passing when ``|prediction - truth|`` is within tolerance.
+    """
+    if prediction is Ellipsis or prediction is None:
+        return fail(name, "", "a number", f"{prediction!r} (no prediction yet)",
+                    "replace the ... with your prediction before you run the cell")
+    allowed = tolerance * abs(truth) if relative else tolerance
+    band = f"within {tolerance:.0%}" if relative else f"± {tolerance:g}"
+    band = band if tolerance else "exactly"
+    label = what or "the measured value"
+    cases = [Case(label, (), truth)]
+
+    def judge(case: Case, got: Any) -> float:
+        try:
+            value = float(got)
+        except (TypeError, ValueError):
+            raise WrongAnswer("a number", repr(got)[:60], "write your prediction as a number, "
+                              "e.g. 4 or 0.25") from None
+        error = abs(value - case.want)
+        if not error <= allowed:  # also catches NaN
+            raise WrongAnswer(f"{_number(case.want)} ({band})", _number(value), hint, error)
+        return error
+
+    try:
+        shown = _number(float(prediction))
+    except (TypeError, ValueError):
+        shown = repr(prediction)[:60]
+    return run_check(name, lambda: prediction, cases, judge,
+                     f"your {shown} is {band}{' of' if tolerance else ''} {label}, "
+                     f"computed: {_number(truth)}")

@@ -17,6 +17,7 @@ from helpers.exercises import (
     Case,
     CheckResult,
     WrongAnswer,
+    check_prediction,
     require_close,
     run_check,
     shape_of,
@@ -30,6 +31,8 @@ __all__ = [
     "check_patchify",
     "check_split_heads",
     "check_attention",
+    "reference_uniform_weight",
+    "check_uniform_weight",
 ]
 
 #: Largest error a right answer may have: inputs are float64, so a right answer is off by ~1e-14
@@ -144,3 +147,23 @@ def check_attention(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tor
 
     return run_check("attention", fn, cases, judge,
                      "matches torch's scaled_dot_product_attention")
+
+
+# ----------------------------------------------------------------------------- predict, then verify
+
+
+def reference_uniform_weight() -> float:
+    """The attention weight each of 197 tokens gets when all their keys are the same vector."""
+    generator = torch.Generator().manual_seed(0)
+    q = torch.randn(1, 1, 197, 64, generator=generator)  # (B, heads, N, d)
+    k = torch.randn(1, 1, 1, 64, generator=generator).expand(1, 1, 197, 64)  # one key, 197 times
+    weights = (q @ k.transpose(-2, -1) / math.sqrt(64)).softmax(dim=-1)  # (1, 1, N, N)
+    return float(weights[0, 0, 0, 0])
+
+
+def check_uniform_weight(prediction: float) -> CheckResult:
+    """Predict, then verify: each token's weight when all 197 keys are equal."""
+    return check_prediction(
+        "uniform_weight", prediction, reference_uniform_weight(), 0.02,
+        "every score q·k is the same, so softmax spreads the weight evenly: the 197 weights of a "
+        "row sum to 1, whatever the query", what="the weight of each token")

@@ -12,7 +12,15 @@ from collections.abc import Callable, Sequence
 import torch
 from PIL import Image
 
-from helpers.exercises import Case, CheckResult, WrongAnswer, require_close, run_check, tensor_error
+from helpers.exercises import (
+    Case,
+    CheckResult,
+    WrongAnswer,
+    check_prediction,
+    require_close,
+    run_check,
+    tensor_error,
+)
 
 __all__ = [
     "reference_token_count",
@@ -21,6 +29,8 @@ __all__ = [
     "check_token_count",
     "check_top_k",
     "check_preprocess",
+    "reference_cost_ratio",
+    "check_cost_ratio",
 ]
 
 
@@ -136,3 +146,22 @@ def check_preprocess(fn: Callable[[Image.Image], torch.Tensor], image: Image.Ima
                              "mean/std", expected="the values of weights.transforms()")
 
     return run_check("preprocess", fn, cases, judge, "matches weights.transforms()")
+
+
+# ----------------------------------------------------------------------------- predict, then verify
+
+
+def reference_cost_ratio() -> float:
+    """ViT-B/16's multiply-adds per image divided by ViT-B/32's, counted on the models."""
+    from helpers.models.architectures import describe_torchvision_vit
+
+    return describe_torchvision_vit("vit_b_16").gmacs / describe_torchvision_vit("vit_b_32").gmacs
+
+
+def check_cost_ratio(prediction: float) -> CheckResult:
+    """Predict, then verify: how many times ViT-B/16 costs ViT-B/32 (197 against 50 tokens)."""
+    return check_prediction(
+        "cost_ratio", prediction, reference_cost_ratio(), 0.15,
+        "a cost growing with the square of the tokens would give (197 / 50)² ≈ 15.5; the linear "
+        "layers (12·D² multiply-adds per token and block) dominate, so the cost follows N",
+        what="ViT-B/16 GMACs ÷ ViT-B/32 GMACs")

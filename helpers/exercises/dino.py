@@ -18,6 +18,7 @@ from helpers.exercises import (
     Case,
     CheckResult,
     WrongAnswer,
+    check_prediction,
     require_close,
     run_check,
     shape_of,
@@ -31,6 +32,8 @@ __all__ = [
     "check_cls_attention",
     "check_mass_mask",
     "check_first_component",
+    "reference_uniform_mass_patches",
+    "check_uniform_mass_patches",
 ]
 
 #: Largest error a right answer may have (inputs are float64).
@@ -177,3 +180,23 @@ def check_first_component(fn: Callable[[torch.Tensor], torch.Tensor]) -> CheckRe
 
     return run_check("first_component", fn, cases, judge,
                      "matches the SVD's first component (up to sign)")
+
+
+# ----------------------------------------------------------------------------- predict, then verify
+
+
+def reference_uniform_mass_patches() -> int:
+    """Patches the 60 % mass mask keeps when a head attends equally to all 196 patches."""
+    from helpers.maps.dino import mass_threshold_mask
+
+    uniform = torch.full((196,), 1 / 196, dtype=torch.float64)  # (P,)
+    return int(mass_threshold_mask(uniform, 0.6).sum())
+
+
+def check_uniform_mass_patches(prediction: int) -> CheckResult:
+    """Predict, then verify: how many of 196 equally weighted patches hold 60 % of the mass."""
+    return check_prediction(
+        "uniform_mass_patches", prediction, reference_uniform_mass_patches(), 1,
+        "each patch holds 1/196 of the mass, so the fewest patches that reach 60 % are "
+        "⌈0.6 · 196⌉; a spread-out head keeps many patches, a focused one few",
+        relative=False, what="patches kept of 196")

@@ -14,7 +14,15 @@ from typing import Any
 
 import torch
 
-from helpers.exercises import Case, CheckResult, WrongAnswer, require_close, run_check, tensor_error
+from helpers.exercises import (
+    Case,
+    CheckResult,
+    WrongAnswer,
+    check_prediction,
+    require_close,
+    run_check,
+    tensor_error,
+)
 
 __all__ = [
     "reference_cosine_similarity",
@@ -23,6 +31,8 @@ __all__ = [
     "check_cosine_similarity",
     "check_mean_pool",
     "check_knn_predict",
+    "reference_hidden_state_size",
+    "check_hidden_state_size",
 ]
 
 
@@ -157,3 +167,29 @@ def check_knn_predict(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, in
         return 0.0
 
     return run_check("knn_predict", fn, cases, judge, "every label matches")
+
+
+# ----------------------------------------------------------------------------- predict, then verify
+
+
+def reference_hidden_state_size() -> int:
+    """Numbers in ``last_hidden_state`` for 2 photos in a ViT-B/16-shaped ``ViTModel``.
+
+    Runs a one-block ``ViTModel`` with ViT-B/16's sizes (random weights: the shape does not
+    depend on the weights or the depth) on a (2, 3, 224, 224) batch of zeros.
+    """
+    from transformers import ViTConfig, ViTModel
+
+    config = ViTConfig(hidden_size=768, num_hidden_layers=1, image_size=224, patch_size=16)
+    model = ViTModel(config, add_pooling_layer=False).eval()
+    with torch.inference_mode():
+        states = model(pixel_values=torch.zeros(2, 3, 224, 224)).last_hidden_state  # (2, 197, 768)
+    return int(states.numel())
+
+
+def check_hidden_state_size(prediction: int) -> CheckResult:
+    """Predict, then verify: how many numbers ``last_hidden_state`` holds for 2 photos."""
+    return check_prediction(
+        "hidden_state_size", prediction, reference_hidden_state_size(), 0.0,
+        "one 768-long vector per token and photo: (224 / 16)² = 196 patches plus the class token",
+        relative=False, what="last_hidden_state.numel() for 2 photos")

@@ -21,6 +21,7 @@ from helpers.exercises import (
     Case,
     CheckResult,
     WrongAnswer,
+    check_prediction,
     fail,
     require_close,
     run_check,
@@ -34,6 +35,8 @@ __all__ = [
     "check_to_image",
     "check_split_qkv",
     "check_attention_maps",
+    "reference_white_pixel",
+    "check_white_pixel",
 ]
 
 
@@ -275,3 +278,25 @@ def check_attention_maps(fn: Callable[[nn.Module, torch.Tensor], Any]) -> CheckR
 
     return run_check("attention_maps", answer, cases, judge,
                      "every layer's maps match, attention setting restored")
+
+
+# ----------------------------------------------------------------------------- predict, then verify
+
+
+def reference_white_pixel() -> float:
+    """The red-channel value torchvision's ViT-B/16 preprocessing gives a pure white pixel."""
+    from PIL import Image
+    from torchvision.models import ViT_B_16_Weights
+
+    white = Image.new("RGB", (256, 256), (255, 255, 255))
+    pixels = ViT_B_16_Weights.IMAGENET1K_V1.transforms()(white)  # (3, 224, 224)
+    return float(pixels[0].max())
+
+
+def check_white_pixel(prediction: float) -> CheckResult:
+    """Predict, then verify: a white pixel's red channel after torchvision's ViT-B/16 recipe."""
+    return check_prediction(
+        "white_pixel", prediction, reference_white_pixel(), 0.05,
+        "255 becomes 1.0 after scaling, then (1.0 - mean) / std with ImageNet's red mean 0.485 and "
+        "std 0.229 (google/vit-base-patch16-224's mean = std = 0.5 would give exactly 1.0)",
+        relative=False, what="the red value of a white pixel")

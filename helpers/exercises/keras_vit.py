@@ -11,7 +11,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from helpers.exercises import Case, CheckResult, WrongAnswer, require_close, run_check
+from helpers.exercises import (
+    Case,
+    CheckResult,
+    WrongAnswer,
+    check_prediction,
+    require_close,
+    run_check,
+)
 
 __all__ = [
     "reference_numpy_patchify",
@@ -20,6 +27,8 @@ __all__ = [
     "check_numpy_patchify",
     "check_attention_parameters",
     "check_warmup_cosine",
+    "reference_head_parameters",
+    "check_head_parameters",
 ]
 
 
@@ -150,3 +159,25 @@ def check_warmup_cosine(fn: Callable[[int, int, float, int], float]) -> CheckRes
         return error
 
     return run_check("warmup_cosine", fn, cases(), judge, "matches keras CosineDecay with warmup")
+
+
+# ----------------------------------------------------------------------------- predict, then verify
+
+
+def reference_head_parameters() -> int:
+    """Parameters of the seed head's first Dense layer, built on the seed's flattened tokens."""
+    from helpers.keras.model import SEED_VIT
+
+    keras, _ = _keras()
+    tokens = (SEED_VIT.image_size // SEED_VIT.patch_size) ** 2  # 144
+    dense = keras.layers.Dense(SEED_VIT.head_units[0])
+    dense.build((None, tokens * SEED_VIT.width))  # Flatten: 144 tokens x 64 = 9,216 inputs
+    return int(dense.count_params())
+
+
+def check_head_parameters(prediction: int) -> CheckResult:
+    """Predict, then verify: the parameters of the seed's Flatten -> Dense(2048) layer."""
+    return check_prediction(
+        "head_parameters", prediction, reference_head_parameters(), 0.05,
+        "Flatten turns 144 tokens of width 64 into 9,216 numbers; a Dense layer has one weight per "
+        "input and output, plus one bias per output", what="Dense(2048)'s parameters")

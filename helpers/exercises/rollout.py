@@ -14,7 +14,14 @@ from collections.abc import Callable
 
 import torch
 
-from helpers.exercises import Case, CheckResult, WrongAnswer, run_check, tensor_error
+from helpers.exercises import (
+    Case,
+    CheckResult,
+    WrongAnswer,
+    check_prediction,
+    run_check,
+    tensor_error,
+)
 from helpers.maps.rollout import attention_rollout, mean_attention_distance
 
 __all__ = [
@@ -24,6 +31,8 @@ __all__ = [
     "check_rollout",
     "check_attention_distance",
     "check_grad_weighted",
+    "reference_uniform_distance",
+    "check_uniform_distance",
 ]
 
 #: Largest error a right answer may have (inputs are float64).
@@ -176,3 +185,20 @@ def check_grad_weighted(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
     return run_check("grad_weighted", fn, cases, judge,
                      "matches mean over heads of (gradient × attention)⁺")
+
+
+# ----------------------------------------------------------------------------- predict, then verify
+
+
+def reference_uniform_distance() -> float:
+    """Mean attention distance (px) of a head attending equally to 14×14 patches of 16 px."""
+    uniform = torch.full((1, 1, 197, 197), 1 / 197)  # (B, heads, N, N), rows sum to 1
+    return float(mean_attention_distance([uniform], 14, 16)[0, 0])
+
+
+def check_uniform_distance(prediction: float) -> CheckResult:
+    """Predict, then verify: the mean attention distance of a head that looks everywhere."""
+    return check_prediction(
+        "uniform_distance", prediction, reference_uniform_distance(), 0.15,
+        "the average distance between two patch centres of the 224-px photo, in pixels (not in "
+        "patches: one patch step is 16 px)", what="the uniform head's distance in pixels")

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -154,7 +156,8 @@ def draw_map(ax: Any, photo: np.ndarray, cell: Any = None, *, cmap: str = "infer
 def map_grid(photos: Any, cells: Sequence[Sequence[Any]], row_labels: Sequence[str],
              col_labels: Sequence[str], notes: Sequence[Sequence[str]] | None = None,
              size: float = 2.0, cmap: str = "inferno", alpha: float = 0.75,
-             marks: Sequence[tuple[int, int] | None] | None = None) -> Figure:
+             marks: Sequence[tuple[int, int] | None] | None = None,
+             colorbar: str | None = None) -> Figure:
     """A grid of per-patch maps over photos: one row per photo (or model), one column per map.
 
     Args:
@@ -167,6 +170,9 @@ def map_grid(photos: Any, cells: Sequence[Sequence[Any]], row_labels: Sequence[s
         cmap: Colour map of the heat maps.
         alpha: Opacity of a heat map's brightest patch.
         marks: Per row, the ``(row, col)`` grid cell to outline in every panel, or None.
+        colorbar: Label of one colour bar from 0 to 1 beside the grid (each heat map is drawn
+            scaled to its own maximum, so the bar reads as a share of that maximum), or None
+            for no bar.
 
     Returns:
         The figure.
@@ -208,13 +214,18 @@ def map_grid(photos: Any, cells: Sequence[Sequence[Any]], row_labels: Sequence[s
                 ax.set_title(col_labels[c], fontsize=9)
             if c == 0:
                 ax.set_ylabel(row_labels[r], fontsize=9)
+    if colorbar is not None:
+        scale = ScalarMappable(norm=Normalize(0.0, 1.0), cmap=colormaps[cmap])
+        fig.colorbar(scale, ax=axes.ravel().tolist(), shrink=min(0.9, 0.45 * nrows + 0.3),
+                     label=colorbar)
     return fig
 
 
 def attention_overlays(image: np.ndarray, maps: Any, row_labels: Sequence[str],
                        col_labels: Sequence[str],
                        marks: Sequence[tuple[int, int] | None] | None = None,
-                       alpha: float = 0.75, size: float = 1.9, cmap: str = "inferno") -> Figure:
+                       alpha: float = 0.75, size: float = 1.9, cmap: str = "inferno",
+                       colorbar: str | None = None) -> Figure:
     """Attention maps over one photo: one row per query, one column per head.
 
     Args:
@@ -227,6 +238,7 @@ def attention_overlays(image: np.ndarray, maps: Any, row_labels: Sequence[str],
         alpha: Opacity of the brightest patch (see :func:`overlay_alpha`).
         size: Inches per panel.
         cmap: Colour map.
+        colorbar: Label of a colour bar (see :func:`map_grid`), or None.
 
     Returns:
         The figure.
@@ -236,4 +248,4 @@ def attention_overlays(image: np.ndarray, maps: Any, row_labels: Sequence[str],
         raise ValueError(f"maps must have shape (rows, cols, g_h, g_w); got {grid.shape}.")
     cells = [list(row) for row in grid]
     return map_grid(image, cells, row_labels, col_labels, size=size, cmap=cmap, alpha=alpha,
-                    marks=marks)
+                    marks=marks, colorbar=colorbar)

@@ -128,7 +128,8 @@ def position_similarity_grid(similarity: Any) -> Figure:
         similarity: (g, g, g, g) from :func:`helpers.models.learned.position_similarity`.
 
     Returns:
-        The figure: tile (i, j) shows how similar position (i, j) is to every other position.
+        The figure: tile (i, j) shows how similar position (i, j) is to every other position;
+        rows and columns are numbered from 0.
     """
     sim = as_array(similarity, dtype=np.float64)
     if sim.ndim != 4 or len(set(sim.shape)) != 1:
@@ -137,19 +138,20 @@ def position_similarity_grid(similarity: Any) -> Figure:
     scale = 4  # pixels per grid cell, so each small map stays readable after resampling
     tiles = sim.repeat(scale, axis=2).repeat(scale, axis=3)  # (g, g, g·scale, g·scale)
     tile, gap = g * scale, scale
-    fig = Figure(figsize=(8.0, 7.0), layout="constrained")
+    fig = Figure(figsize=(9.5, 8.5), layout="constrained")  # as wide as a notebook cell shows
     ax = fig.subplots()
-    shown = ax.imshow(mosaic(tiles, gap=gap), cmap="viridis", vmin=-1, vmax=1)
+    shown = ax.imshow(mosaic(tiles, gap=gap), cmap="viridis", vmin=-1, vmax=1,
+                      interpolation="nearest")  # crisp cells, no blur between neighbours
     centres = [(tile + gap) * k + tile / 2 - 0.5 for k in range(g)]
-    ax.set_xticks(centres, [str(c + 1) for c in range(g)], fontsize=7)
-    ax.set_yticks(centres, [str(r + 1) for r in range(g)], fontsize=7)
-    ax.set_xlabel("input patch column")
-    ax.set_ylabel("input patch row")
+    ax.set_xticks(centres, [str(c) for c in range(g)], fontsize=9)  # numbered from 0, like the
+    ax.set_yticks(centres, [str(r) for r in range(g)], fontsize=9)  # patches in the notebooks
+    ax.set_xlabel("input patch column", fontsize=11)
+    ax.set_ylabel("input patch row", fontsize=11)
     ax.tick_params(length=0)
     for side in ax.spines.values():
         side.set_visible(False)
     fig.colorbar(shown, ax=ax, shrink=0.8, label="cosine similarity")
-    ax.set_title("Position embedding similarity", fontsize=11)
+    ax.set_title("Position embedding similarity", fontsize=12)
     return fig
 
 
@@ -168,7 +170,8 @@ def attention_distance_figure(distances: Any, uniform: float | None = None,
         size: Figure size in inches.
 
     Returns:
-        The figure: one dot per head, coloured by head, layers numbered from 1.
+        The figure: one dot per head, coloured by head, layers numbered from 0, as in the
+        notebooks.
     """
     values = as_array(distances, dtype=np.float64)
     if values.ndim != 2 or 0 in values.shape:
@@ -177,7 +180,7 @@ def attention_distance_figure(distances: Any, uniform: float | None = None,
     fig = Figure(figsize=size, layout="constrained")
     ax = fig.subplots()
     colours = colormaps["tab20" if heads > 10 else "tab10"]
-    depth = np.arange(1, layers + 1)
+    depth = np.arange(layers)
     for head in range(heads):
         ax.scatter(depth, values[:, head], s=18, color=colours(head % colours.N),
                    label=f"head {head}", zorder=3)

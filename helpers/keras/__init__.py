@@ -6,6 +6,7 @@
 ``augment``      the seed's augmentation and the classic CIFAR flip-and-shift
 ``training``     training recipes, :func:`train` with best-epoch restore, time budgets, scores
 ``checkpoints``  best-epoch checkpoints a run can resume from
+``estimate``     :func:`training_estimate`: a fit's run time, measured on one batch first
 ``attention``    attention scores read from a trained model's own layers
 ``figures``      patches, learning curves, predictions, attention over images
 ===============  =============================================================================
