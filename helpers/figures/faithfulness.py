@@ -26,12 +26,13 @@ _RANDOM = "random"
 def method_colours(methods: Sequence[str]) -> dict[str, Any]:
     """One colour per method, grey for ``"random"``, in the order given."""
     palette = colormaps["tab10"]
+    hues = [i for i in range(palette.N) if i != 7]  # tab10's 7th colour is the random map's grey
     colours, index = {}, 0
     for method in methods:
         if method == _RANDOM:
             colours[method] = "0.45"
         else:
-            colours[method] = palette(index % palette.N)
+            colours[method] = palette(hues[index % len(hues)])
             index += 1
     return colours
 

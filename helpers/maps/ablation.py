@@ -107,7 +107,7 @@ def head_importance(attentions: torch.Tensor, gradients: torch.Tensor) -> torch.
             :func:`helpers.maps.attribution.own_class_gradients`).
 
     Returns:
-        (B, L, H) ``sum_ij (∇A ⊙ A)⁺`` per image, layer and head.
+        (B, L, H) ``sum_ij (∇A ⊙ A)⁺`` per image, layer and head, on the CPU.
     """
     if not isinstance(attentions, torch.Tensor) or attentions.ndim != 5 or (
             not isinstance(gradients, torch.Tensor) or gradients.shape != attentions.shape):
@@ -116,7 +116,7 @@ def head_importance(attentions: torch.Tensor, gradients: torch.Tensor) -> torch.
         raise ValueError(f"attentions and gradients must both have shape (L, B, H, N, N); got "
                          f"{shapes[0]} and {shapes[1]}.")
     weighted = (gradients * attentions).clamp_min(0)  # (L, B, H, N, N)
-    return weighted.sum(dim=(-2, -1)).transpose(0, 1).contiguous()  # (B, L, H)
+    return weighted.sum(dim=(-2, -1)).transpose(0, 1).cpu()  # (B, L, H)
 
 
 def top_heads(importance: torch.Tensor, k: int) -> torch.Tensor:

@@ -190,7 +190,7 @@ def perturb(pixels: torch.Tensor, baseline: torch.Tensor, keep: torch.Tensor) ->
     side, patch = patch_tiling(pixels, keep)
     grid = keep.reshape(-1, 1, side, side)  # (B, 1, g, g)
     mask = grid.repeat_interleave(patch, dim=-2).repeat_interleave(patch, dim=-1)  # (B,1,H,W)
-    return torch.where(mask, pixels, baseline)
+    return torch.where(mask.to(pixels.device), pixels, baseline.to(pixels.device))
 
 
 def _classes(classes: Any, batch: int) -> torch.Tensor:
@@ -261,7 +261,7 @@ def perturbation_curves(loaded: Any, pixels: torch.Tensor,
     if isinstance(baseline, str):
         replacement = removal_baseline(pixels, baseline)
     elif isinstance(baseline, torch.Tensor) and baseline.shape == pixels.shape:
-        replacement = baseline
+        replacement = baseline.to(pixels.device)
     else:
         got = tuple(baseline.shape) if isinstance(baseline, torch.Tensor) else baseline
         raise ValueError(f"baseline must be one of {', '.join(BASELINES)} or a tensor of "
