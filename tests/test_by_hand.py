@@ -20,6 +20,7 @@ from helpers.models.by_hand import (
     split_heads,
     vit_forward,
 )
+from helpers.models.libraries import hf_layers
 from helpers.models.parts import Norm, vit_parts
 
 TOKEN_TOL = {"atol": 1e-4, "rtol": 1e-5}  # float32 residual streams reach |x| ~ 10-1000
@@ -37,7 +38,7 @@ def images() -> torch.Tensor:
 
 def _blocks(model: nn.Module, library: str) -> nn.ModuleList:
     return {"timm": lambda: model.blocks, "torchvision": lambda: model.encoder.layers,
-            "transformers": lambda: model.vit.layers}[library]()
+            "transformers": lambda: hf_layers(model)}[library]()
 
 
 def _block_inputs_and_outputs(model: nn.Module, library: str, images: torch.Tensor

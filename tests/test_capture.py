@@ -11,6 +11,7 @@ from tiny_vits import DEPTH, HEADS, IMAGE_SIZE, LIBRARIES, TOKENS, hook_state, l
 from torch import nn
 
 from helpers.maps.capture import capture_attention
+from helpers.models.libraries import hf_layers, set_attention_implementation
 from helpers.models.parts import vit_parts
 
 
@@ -86,7 +87,7 @@ def test_captured_maps_equal_softmax_qk_from_each_layers_own_weights(trio, image
     model = trio[library]
     parts = vit_parts(model)
     block_modules = {"timm": lambda m: m.blocks, "torchvision": lambda m: m.encoder.layers,
-                     "transformers": lambda m: m.vit.layers}[library](model)
+                     "transformers": lambda m: hf_layers(m)}[library](model)
     inputs: list[torch.Tensor] = []
     handles = [block.register_forward_pre_hook(lambda _m, args: inputs.append(args[0]))
                for block in block_modules]
@@ -133,7 +134,7 @@ def test_timm_with_fused_attention_is_captured_and_restored(images):
 
 def test_transformers_sdpa_is_switched_to_eager_and_back(images):
     model = tiny_trio(seed=3)["transformers"]
-    model.set_attn_implementation("sdpa")
+    set_attention_implementation(model, "sdpa")
     plain = logits(model, images)
     with capture_attention(model) as attentions:
         assert model.config._attn_implementation == "eager"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from PIL import Image
 
@@ -14,6 +15,7 @@ from helpers.exercises.huggingface import (
     reference_split_qkv,
     reference_to_image,
 )
+from helpers.models.libraries import sdpa_returns_attention_maps, set_attention_implementation
 
 
 def _photo() -> Image.Image:
@@ -84,6 +86,10 @@ def test_attention_maps_reference_passes_and_restores_sdpa():
 
 
 def test_attention_maps_naive_call_on_sdpa_fails():
+    if sdpa_returns_attention_maps():
+        pytest.skip("transformers 4.53-4.54 fall back to eager for this call: the naive answer "
+                    "is right there")
+
     def naive(model, pixel_values):
         return model(pixel_values=pixel_values, output_attentions=True).attentions
 
@@ -93,7 +99,7 @@ def test_attention_maps_naive_call_on_sdpa_fails():
 
 def test_attention_maps_left_eager_fails():
     def stays_eager(model, pixel_values):
-        model.set_attn_implementation("eager")
+        set_attention_implementation(model, "eager")
         return model(pixel_values=pixel_values, output_attentions=True).attentions
 
     result = check_attention_maps(stays_eager)
@@ -106,7 +112,7 @@ def test_attention_maps_reference_shapes_and_rows_sum_to_one():
     config = ViTConfig(image_size=32, patch_size=8, hidden_size=24, num_hidden_layers=3,
                        num_attention_heads=2, intermediate_size=48, num_labels=3)
     model = ViTForImageClassification(config).eval()
-    model.set_attn_implementation("sdpa")
+    set_attention_implementation(model, "sdpa")
     maps = reference_attention_maps(model, torch.randn(2, 3, 32, 32))
     assert len(maps) == 3 and all(m.shape == (2, 2, 17, 17) for m in maps)
     assert torch.allclose(maps[0].sum(-1), torch.ones(2, 2, 17), atol=1e-5)

@@ -75,5 +75,5 @@ def test_uploaded_files_reads_both_ipywidgets_dialects(value_of):
 def test_an_ipywidgets_7_upload_reaches_the_handler(picker):
     """What Colab's ipywidgets 7 front end delivers, handed to the picker's observer."""
     photos, _ = picker
-    photos._on_upload({"new": upload_value_v7("dog.png", _png((9, 9, 9))), "name": "value"})
+    photos._on_upload(upload_value_v7("dog.png", _png((9, 9, 9))))
     assert photos.dropdown.value == "upload: dog.png" and photos.computed == 2

@@ -35,9 +35,9 @@ def _processors():
 
     return {
         "google defaults": ViTImageProcessor(),
-        "shortest edge + crop": ViTImageProcessor(
-            size={"shortest_edge": 248}, do_center_crop=True,
-            crop_size={"height": 224, "width": 224}, resample=Image.Resampling.BICUBIC),
+        # what a timm recipe asks for (ViTImageProcessor in transformers 5, Bit's in 4)
+        "shortest edge + crop": processor_from_recipe(PreprocessingRecipe(
+            "timm-like", 248, (224, 224), "bicubic", (0.5,) * 3, (0.5,) * 3)),
         "no normalise": ViTImageProcessor(size={"height": 64, "width": 96}, do_normalize=False),
         "imagenet stats": ViTImageProcessor(image_mean=[0.485, 0.456, 0.406],
                                             image_std=[0.229, 0.224, 0.225]),

@@ -12,12 +12,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _requirement_lines(*names: str) -> list[str]:
-    lines = []
-    for name in names:
+    """Requirement lines of the files, following ``-r other.txt`` includes (each file once)."""
+    lines: list[str] = []
+    seen: set[str] = set()
+
+    def read(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
         for line in (ROOT / name).read_text().splitlines():
             line = line.split("#", 1)[0].strip()
-            if line:
+            if line.startswith("-r "):
+                read(line[3:].strip())
+            elif line:
                 lines.append(line)
+
+    for name in names:
+        read(name)
     return lines
 
 

@@ -10,23 +10,7 @@ import pytest
 
 from helpers import REPOSITORY
 from helpers.setup import notebook as environment
-from helpers.setup.notebook import COLAB_PACKAGES, SETUP_CELL, colab_install_commands, weights_plan
-
-
-def test_colab_install_commands_install_only_what_is_missing_and_never_torch():
-    present = {"transformers", "keras", "ipywidgets", "skimage", "sklearn", "tqdm",
-               "pytorch_grad_cam", "captum", "peft"}
-    commands = colab_install_commands(find_spec=lambda name: object() if name in present else None)
-    assert len(commands) == 1
-    command = commands[0]
-    assert command[:4] == [sys.executable, "-m", "pip", "install"]
-    packages = [arg for arg in command[4:] if not arg.startswith("-")]
-    assert sorted(packages) == sorted([COLAB_PACKAGES["timm"], COLAB_PACKAGES["safetensors"]])
-    assert not any(arg.startswith(("torch", "torchvision")) for arg in command)
-
-
-def test_colab_install_commands_empty_when_everything_is_there():
-    assert colab_install_commands(find_spec=lambda name: object()) == []
+from helpers.setup.notebook import SETUP_CELL, weights_plan
 
 
 def test_setup_cell_in_simulated_colab_installs_package_and_enables_widgets(monkeypatch, capsys):
@@ -41,14 +25,14 @@ def test_setup_cell_in_simulated_colab_installs_package_and_enables_widgets(monk
     monkeypatch.setitem(sys.modules, "google.colab", colab)
     monkeypatch.setitem(sys.modules, "google.colab.output", output)
     monkeypatch.setattr(subprocess, "run", lambda cmd, check: calls.append(list(cmd)))
-    monkeypatch.setattr(environment, "colab_install_commands",
-                        lambda: [[sys.executable, "-m", "pip", "install", "-q", "timm>=1.0.9"]])
+    monkeypatch.setattr(environment, "ensure_requirements",
+                        lambda install: calls.append(["ensure", str(install)]) or "packages: x")
     namespace: dict = {}
     exec(SETUP_CELL, namespace)  # noqa: S102 - the cell is the project's own text
     assert calls[0][:4] == [sys.executable, "-m", "pip", "install"]
     assert "--no-deps" in calls[0]
     assert calls[0][-1] == f"git+https://github.com/{REPOSITORY}"
-    assert calls[1][-1] == "timm>=1.0.9"
+    assert calls[1] == ["ensure", "True"]  # in Colab the setup installs what is missing
     assert not any("torch" in arg for call in calls for arg in call)
     assert enabled == [True]
     assert namespace["ENV"].colab is True
@@ -68,7 +52,7 @@ def test_setup_notebook_reports_offline_and_random_weights(monkeypatch, capsys):
     assert any(line.startswith("network: offline (forced by VIT_NOTEBOOKS_OFFLINE=1)")
                for line in out)
     assert any("RANDOM weights" in line for line in out)
-    assert len(out) == 4
+    assert len(out) == 5 and out[2].startswith("packages: ")
 
 
 def test_weights_plan_names_the_stand_in(tmp_path, monkeypatch):

@@ -148,7 +148,13 @@ def processor_stages(processor: Any, image: Image.Image) -> list[Stage]:
         text = f"shorter side {resize}" if isinstance(resize, int) else \
             f"{resize[0]} x {resize[1]}"
         mode = interpolation_name(processor.resample)
-        x = F.resize(x, size, interpolation=F.InterpolationMode(mode), antialias=True)
+        if _resizes_with_pil(processor):  # transformers 4's slow processors: PIL, in uint8
+            array = np.asarray(image.convert("RGB"))  # (H, W, 3) uint8
+            resized = processor.resize(array, size=processor.size, resample=processor.resample,
+                                       input_data_format="channels_last")  # (h, w, 3)
+            x = torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1)  # (3, h, w)
+        else:
+            x = F.resize(x, size, interpolation=F.InterpolationMode(mode), antialias=True)
         stages.append(Stage("resize", x, f"resize to {text} ({mode}) -> "
                                          f"{x.shape[2]} x {x.shape[1]}"))  # (3, h, w)
     crop = _crop_spec(processor)
@@ -174,6 +180,18 @@ def processor_stages(processor: Any, image: Image.Image) -> list[Stage]:
         stages.append(Stage("normalize", x, f"(x - mean) / std, mean={_fmt(mean)}, "
                                             f"std={_fmt(std)}"))
     return stages
+
+
+def _transformers_major() -> int:
+    import transformers
+
+    return int(transformers.__version__.split(".")[0])
+
+
+def _resizes_with_pil(processor: Any) -> bool:
+    """Whether ``processor`` resizes a PIL image (transformers 4's "slow" processors) rather
+    than a tensor with torchvision (transformers 5, and 4's ``...Fast`` processors)."""
+    return _transformers_major() < 5 and not type(processor).__name__.endswith("Fast")
 
 
 def _fmt(values: Sequence[float]) -> str:
@@ -264,27 +282,32 @@ def recipes_markdown(recipes: Sequence[PreprocessingRecipe]) -> str:
 
 
 def processor_from_recipe(recipe: PreprocessingRecipe) -> Any:
-    """A Hugging Face ``ViTImageProcessor`` that follows ``recipe``.
+    """A Hugging Face image processor that follows ``recipe``.
 
-    ``ViTImageProcessor`` can resize to an exact size or the shorter side
-    (``size={"shortest_edge": ...}``) and center-crop (``do_center_crop=True``), so it can
-    do what a torchvision or timm recipe says (up to a one-pixel crop offset, see
-    :func:`processor_stages`, and PIL vs torch resampling).
+    transformers 5's ``ViTImageProcessor`` can resize to an exact size or the shorter side
+    (``size={"shortest_edge": ...}``) and center-crop (``do_center_crop=True``), so it can do
+    what a torchvision or timm recipe says (up to a one-pixel crop offset, see
+    :func:`processor_stages`, and PIL vs torch resampling). In transformers 4 it resizes only
+    to an exact height and width; a recipe that resizes the shorter side or crops then gets
+    ``BitImageProcessor``, which does both in every version.
     """
-    from transformers import ViTImageProcessor
+    from transformers import BitImageProcessor, ViTImageProcessor
 
+    needs_more = isinstance(recipe.resize, int) or recipe.crop is not None
+    processor_class = BitImageProcessor if needs_more and _transformers_major() < 5 \
+        else ViTImageProcessor
     if isinstance(recipe.resize, int):
         size = {"shortest_edge": recipe.resize}
     else:
         size = {"height": recipe.resize[0], "width": recipe.resize[1]}
     crop = {} if recipe.crop is None else {
         "do_center_crop": True, "crop_size": {"height": recipe.crop[0], "width": recipe.crop[1]}}
-    return ViTImageProcessor(size=size, resample=Image.Resampling[recipe.interpolation.upper()],
-                             image_mean=list(recipe.mean), image_std=list(recipe.std), **crop)
+    return processor_class(size=size, resample=Image.Resampling[recipe.interpolation.upper()],
+                           image_mean=list(recipe.mean), image_std=list(recipe.std), **crop)
 
 
 def processor_from_timm_config(config: Mapping[str, Any]) -> Any:
-    """A Hugging Face ``ViTImageProcessor`` that does what a timm data config says.
+    """A Hugging Face image processor that does what a timm data config says.
 
     timm resizes the shorter side to ``input_size / crop_pct`` and center-crops
     ``input_size``.

@@ -245,7 +245,8 @@ def check_attention_maps(fn: Callable[[nn.Module, torch.Tensor], Any]) -> CheckR
         except TypeError:
             raise WrongAnswer(expected, type(got).__name__, per_layer) from None
         if len(got) != len(want):
-            hint = "sdpa attention returns none: switch to eager" if not got else per_layer
+            hint = ("sdpa attention returns no maps (None in transformers 4.57, () in 5): "
+                    "switch to eager for the call" if not got else per_layer)
             raise WrongAnswer(expected, f"{len(got)}", hint)
         error = 0.0
         for layer, (g, w) in enumerate(zip(got, want, strict=True)):
@@ -261,5 +262,16 @@ def check_attention_maps(fn: Callable[[nn.Module, torch.Tensor], Any]) -> CheckR
                               "the maps are right, but restore 'sdpa' after the call", error)
         return error
 
-    return run_check("attention_maps", fn, cases, judge,
+    def answer(model: nn.Module, pixel_values: torch.Tensor) -> Any:
+        calls: list[int] = []
+        handle = model.register_forward_hook(lambda *_: calls.append(1))
+        try:
+            got = fn(model, pixel_values)
+        finally:
+            handle.remove()
+        # transformers 4.57 answers output_attentions=True under sdpa with None: when the model
+        # ran, that None is the lesson's point, not an unfinished exercise, so the judge says so
+        return () if got is None and calls else got
+
+    return run_check("attention_maps", answer, cases, judge,
                      "every layer's maps match, attention setting restored")

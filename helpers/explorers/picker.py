@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
-__all__ = ["uploaded_files", "PhotoPicker"]
+__all__ = ["uploaded_files", "watch_uploads", "PhotoPicker"]
 
 T = TypeVar("T")
 
@@ -50,6 +50,23 @@ def uploaded_files(value: Any) -> list[tuple[str, bytes]]:
     except (KeyError, TypeError, AttributeError) as err:
         raise ValueError(f"not a FileUpload value from ipywidgets 7 or 8 ({type(err).__name__}: "
                          f"{err}); got {type(value).__name__}.") from None
+
+
+def watch_uploads(upload: Any, callback: Callable[[Any], None]) -> None:
+    """Call ``callback(upload.value)`` after every upload, in ipywidgets 7 and 8.
+
+    ipywidgets 8 replaces ``value`` on each upload. ipywidgets 7 rebuilds its read-only
+    ``value`` when ``_counter`` grows, and an upload of the same file again leaves ``value``
+    equal to before, so no change of ``value`` is reported: it watches ``_counter`` there.
+
+    Args:
+        upload: An ``ipywidgets.FileUpload``.
+        callback: Gets the new value (read it with :func:`uploaded_files`).
+    """
+    if upload.has_trait("_counter"):  # ipywidgets 7
+        upload.observe(lambda _change: callback(upload.value), names="_counter")
+    else:
+        upload.observe(lambda change: callback(change["new"]), names="value")
 
 
 class PhotoPicker(Generic[T]):
@@ -95,7 +112,7 @@ class PhotoPicker(Generic[T]):
         if upload:
             self.upload = widgets.FileUpload(accept="image/*", multiple=False,
                                              description="upload")
-            self.upload.observe(self._on_upload, names="value")
+            watch_uploads(self.upload, self._on_upload)
 
     def get(self, name: str) -> T:
         """What ``compute`` made of photo ``name``, computing it on first use (slow).
@@ -146,9 +163,9 @@ class PhotoPicker(Generic[T]):
         notice, self._notice = self._notice, ""
         return notice
 
-    def _on_upload(self, change: Mapping[str, Any]) -> None:
+    def _on_upload(self, value: Any) -> None:
         try:
-            files = uploaded_files(change["new"])
+            files = uploaded_files(value)
         except ValueError as err:
             files, self._notice = [], f"could not read the upload: {err}"
         if not files and not self._notice:

@@ -3,6 +3,7 @@
 =================  ===========================================================================
 ``loading``        :func:`load` (online, cached, stand-in or random weights; never hangs)
 ``loaded``         :class:`LoadedModel`, what ``load`` returns (``batch``, ``logits``, ``predict``)
+``hub``            hub downloads pinned to commits, checked against known hashes, cached
 ``libraries``      every per-library quirk: ``library_of``, the attention kernel on/off,
                    transformers 4/5 layer names
 ``convert``        one timm ViT's weights copied into torchvision's and transformers' classes
@@ -15,9 +16,10 @@
 ``from helpers.models import load, LoadedModel`` is the short way in.
 """
 
+from helpers.models.hub import PINNED_REVISIONS
 from helpers.models.libraries import LIBRARIES
 from helpers.models.loaded import LoadedModel
-from helpers.models.loading import DEFAULT_NAMES, PINNED_REVISIONS, STAND_IN_ARCH, load
+from helpers.models.loading import DEFAULT_NAMES, STAND_IN_ARCH, load
 
 __all__ = ["LIBRARIES", "DEFAULT_NAMES", "PINNED_REVISIONS", "STAND_IN_ARCH", "LoadedModel",
            "load"]

@@ -13,7 +13,8 @@ nowhere else; loading (:mod:`helpers.models.loading`), attention capture
   timm: ``Attention.fused_attn``; transformers: the ``"sdpa"`` / ``"eager"`` attention
   implementation; torchvision: nothing to switch (``nn.MultiheadAttention`` is asked for its
   weights per call, see :mod:`helpers.maps.capture`).
-- :func:`set_attention_implementation`: transformers' own switch, by name.
+- :func:`set_attention_implementation`: transformers' own switch, by name
+  (``set_attn_implementation`` from 4.54; the config's setting, read on every call, in 4.53).
 - :func:`hf_layers`, :func:`hf_layer_parts`: a Hugging Face ViT's layers and their parts, named
   the same way in transformers 4 and 5.
 
@@ -27,6 +28,8 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import functools
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,6 +41,7 @@ __all__ = [
     "library_of",
     "hf_top",
     "set_attention_implementation",
+    "sdpa_returns_attention_maps",
     "use_eager_attention",
     "attention_kernel",
     "hf_layers",
@@ -126,8 +130,34 @@ def set_attention_implementation(model: nn.Module, implementation: str) -> None:
 
 
 def _switch_hf(model: nn.Module, implementation: str) -> None:
-    if _hf_implementation(model) != implementation:
+    if _hf_implementation(model) == implementation:
+        return
+    if hasattr(model, "set_attn_implementation"):  # transformers >= 4.54
         model.set_attn_implementation(implementation)
+    else:  # 4.53: every attention layer reads the config's setting on each call
+        model.config._attn_implementation = implementation
+
+
+@functools.lru_cache(maxsize=1)
+def sdpa_returns_attention_maps() -> bool:
+    """Whether a Hugging Face ViT in ``sdpa`` mode still returns attention maps when asked.
+
+    It depends on the transformers version (measured with a tiny ViT, not looked up):
+    4.53 and 4.54 quietly fall back to eager attention for that call (with a warning) and
+    return the maps; 4.57 returns ``None``; 5.x returns an empty tuple. Asking for eager
+    attention (:func:`attention_kernel`, :func:`use_eager_attention`) works in all of them.
+    """
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification
+
+    config = ViTConfig(image_size=8, patch_size=4, hidden_size=8, num_hidden_layers=1,
+                       num_attention_heads=2, intermediate_size=8, num_labels=2)
+    model = ViTForImageClassification(config).eval()
+    _switch_hf(model, "sdpa")
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        attentions = model(pixel_values=torch.zeros(1, 3, 8, 8), output_attentions=True).attentions
+    return bool(attentions) and all(a is not None for a in attentions)
 
 
 def _timm_attention_modules(module: nn.Module) -> list[nn.Module]:

@@ -14,9 +14,8 @@ retries. Which weights it uses is decided in this order:
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,26 +23,20 @@ import torch
 from PIL import Image
 from torch import nn
 
+from helpers.models import hub
+from helpers.models.hub import MissingHubFile, cached_file, download, endpoint, hub_offline
 from helpers.models.libraries import LIBRARIES, use_eager_attention
 from helpers.models.loaded import LoadedModel
 from helpers.setup.config import STAND_IN_FILENAME, WEIGHTS_ENV, stand_in_checkpoint, weights_dir
 from helpers.setup.network import check_network
 
-__all__ = ["DEFAULT_NAMES", "PINNED_REVISIONS", "STAND_IN_ARCH", "load"]
+__all__ = ["DEFAULT_NAMES", "STAND_IN_ARCH", "load"]
 
 #: The models the series teaches with.
 DEFAULT_NAMES = {
     "torchvision": "vit_b_16",
     "transformers": "google/vit-base-patch16-224",
     "timm": "vit_base_patch16_224.augreg2_in21k_ft_in1k",
-}
-
-#: Hub commits the downloads are pinned to, by Hugging Face repository id, so a changed
-#: repository cannot change what a lesson loads. torchvision needs no entry: its weight
-#: URLs carry a hash that ``get_model`` checks. Repositories not listed here (the timm
-#: checkpoints) load their default branch; timm accepts ``repo@commit`` when one is added.
-PINNED_REVISIONS = {
-    "google/vit-base-patch16-224": "3f49326eb077187dfe1c2a2bb15fbd74e6ab91e3",
 }
 
 #: timm architecture of the offline stand-in checkpoint.
@@ -161,7 +154,12 @@ def _load_torchvision(name: str, online: bool) -> LoadedModel:
     labels = list(weights.meta["categories"])
     cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
     if online or cached.is_file():
-        model = torchvision.models.get_model(name, weights=weights)
+        try:
+            model = torchvision.models.get_model(name, weights=weights)
+        except (OSError, RuntimeError) as err:  # URLError, a hash mismatch, a truncated file
+            raise ValueError(f"torchvision could not load {name} weights {weights.name} from "
+                             f"{weights.url} (cache: {cached}): {str(err).strip()[:300]}"
+                             ) from None
         where = "downloaded or cached" if online else "from the local cache, offline"
         return LoadedModel("torchvision", name, model, weights.transforms(), labels,
                            f"pretrained: torchvision {name} {weights.name} ({where})",
@@ -187,7 +185,7 @@ def _load_transformers(name: str, online: bool) -> LoadedModel:
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
     def from_hub(local_only: bool) -> LoadedModel:
-        revision = PINNED_REVISIONS.get(name)
+        revision = hub.PINNED_REVISIONS.get(name)
         model = AutoModelForImageClassification.from_pretrained(
             name, attn_implementation="eager", local_files_only=local_only, revision=revision)
         processor = AutoImageProcessor.from_pretrained(name, local_files_only=local_only,
@@ -200,10 +198,15 @@ def _load_transformers(name: str, online: bool) -> LoadedModel:
     if online:
         try:
             return from_hub(local_only=False)
-        except OSError as err:
-            raise ValueError(f"transformers could not load {name!r}: {err}") from None
+        except Exception as err:  # noqa: BLE001 - hub, file and format errors of many classes
+            revision = hub.PINNED_REVISIONS.get(name)
+            at = f" at commit {revision}" if revision else ""
+            broken = hub.discard_broken_weights(name, err)
+            raise ValueError(f"transformers could not load {name!r}{at} from {endpoint()}: "
+                             f"{broken or type(err).__name__ + ': ' + str(err).strip()[:400]}"
+                             ) from None
     try:
-        with _hub_offline():
+        with hub_offline():
             return from_hub(local_only=True)
     except OSError:
         pass  # not in the local cache: fall through to the stand-in
@@ -216,23 +219,6 @@ def _load_transformers(name: str, online: bool) -> LoadedModel:
         return LoadedModel("transformers", name, model, _timm_transform(stand_in), labels,
                            _stand_in_source("transformers"), "stand-in")
     return _random_transformers(name)
-
-
-@contextlib.contextmanager
-def _hub_offline() -> Iterator[None]:
-    """Stop huggingface_hub's side requests (user-agent lookups) even with local_files_only.
-
-    huggingface_hub reads ``constants.HF_HUB_OFFLINE`` on every call, so setting it for the
-    duration of a cache-only load is enough; the previous value is always restored.
-    """
-    import huggingface_hub.constants as constants
-
-    previous = constants.HF_HUB_OFFLINE
-    constants.HF_HUB_OFFLINE = True
-    try:
-        yield
-    finally:
-        constants.HF_HUB_OFFLINE = previous
 
 
 def _hf_preprocess(processor: Any) -> Callable[[Image.Image], torch.Tensor]:
@@ -268,12 +254,18 @@ def _load_timm(name: str, online: bool) -> LoadedModel:
     if not timm.is_model(arch):
         raise ValueError(f"timm has no model {name!r}. List candidates with "
                          "timm.list_models('vit_*', pretrained=True).")
-    cached = None if online else _timm_cached_file(name)
+    repo = _timm_hub_repo(name)
+    cached = None if online or not repo else cached_file(repo, _TIMM_FILES)
     if online or cached is not None:
-        overlay = {"file": cached} if cached else _timm_pinned_overlay(name)
+        if cached is not None:
+            overlay = {"file": cached[1]}
+        elif repo:  # download it ourselves: pinned commit, checked hash, the hub's cache
+            overlay = {"file": _timm_download(repo)}
+        else:  # weights hosted elsewhere than the hub: timm's own download
+            overlay = None
         try:
             model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay)
-        except RuntimeError as err:
+        except (RuntimeError, OSError, ValueError) as err:
             raise ValueError(f"timm could not load pretrained {name!r}: {err}") from None
         where = "from the local cache, offline" if cached else "downloaded or cached"
         return _timm_loaded(name, use_eager_attention(model), f"pretrained: timm {name} ({where})",
@@ -308,23 +300,13 @@ def _timm_hub_repo(name: str) -> str | None:
     return getattr(cfg, "hf_hub_id", None) or None
 
 
-def _timm_pinned_overlay(name: str) -> dict[str, str] | None:
-    """``pretrained_cfg_overlay`` that pins the download to a commit, if one is listed."""
-    repo = _timm_hub_repo(name)
-    if repo and repo in PINNED_REVISIONS:
-        return {"hf_hub_id": f"{repo}@{PINNED_REVISIONS[repo]}"}
-    return None
+#: The files a timm hub repository holds its weights in, in the order timm prefers them.
+_TIMM_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
-def _timm_cached_file(name: str) -> str | None:
-    """Path of a timm checkpoint already in the Hugging Face cache, or None."""
-    from huggingface_hub import try_to_load_from_cache
-
-    repo = _timm_hub_repo(name)
-    if not repo:
-        return None
-    for filename in ("model.safetensors", "pytorch_model.bin"):
-        path = try_to_load_from_cache(repo, filename)
-        if isinstance(path, str):
-            return path
-    return None
+def _timm_download(repo: str) -> str:
+    """The repository's weights file, downloaded at its pinned commit and checked."""
+    try:
+        return download(repo, _TIMM_FILES[0])
+    except MissingHubFile:  # older timm repositories hold only the PyTorch pickle
+        return download(repo, _TIMM_FILES[1])

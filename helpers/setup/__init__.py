@@ -1,10 +1,12 @@
 """Notebook setup: what the first cell of every notebook runs, and what it reads.
 
 ==============  ==============================================================================
-``notebook``    :func:`setup_notebook` (the setup cell's one call): Colab installs, inline
+``notebook``    :func:`setup_notebook` (the setup cell's one call): installs, inline
                 figures, one report of versions, device, network and weights; ``SETUP_CELL``
 ``config``      the environment variables (weights folder, data folder, offline, smoke mode)
 ``network``     one bounded, cached probe of the model hub: online or not, decided once
+``packages``    the course's version bounds, what a runtime lacks, and the setup's one install
+                (only what is missing or too old; never torch or torchvision)
 ==============  ==============================================================================
 
 Importing this package is cheap: no deep-learning library is imported.

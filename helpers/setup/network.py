@@ -8,17 +8,35 @@ which path to take. The answer is cached for the life of the process.
 from __future__ import annotations
 
 import functools
+import os
 import socket
 import threading
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 from helpers.setup.config import OFFLINE_ENV, flag
 
-__all__ = ["HUB_HOST", "NetworkStatus", "check_network", "is_online"]
+__all__ = ["HUB_HOST", "NetworkStatus", "hub_host", "check_network", "is_online"]
 
 #: The host whose reachability decides online/offline (Hugging Face serves both
 #: transformers and timm weights; torchvision's server is reachable whenever it is).
 HUB_HOST = ("huggingface.co", 443)
+
+
+def hub_host() -> tuple[str, int]:
+    """``(host, port)`` of the hub the libraries will download from.
+
+    ``HF_ENDPOINT`` (a mirror, or a test server) replaces huggingface.co when it is set, as
+    it does for huggingface_hub itself; otherwise :data:`HUB_HOST`.
+    """
+    endpoint = os.environ.get("HF_ENDPOINT", "").strip()
+    if not endpoint:
+        return HUB_HOST
+    parts = urlsplit(endpoint)
+    if not parts.hostname:
+        raise ValueError(f"HF_ENDPOINT={endpoint!r} is not a URL like https://hf-mirror.com; "
+                         "fix or unset it.")
+    return parts.hostname, parts.port or (80 if parts.scheme == "http" else 443)
 
 
 class NetworkStatus(NamedTuple):
@@ -71,7 +89,7 @@ def check_network(timeout: float = 2.5) -> NetworkStatus:
         return NetworkStatus(False, f"offline (forced by {OFFLINE_ENV}=1)")
     if flag("HF_HUB_OFFLINE"):
         return NetworkStatus(False, "offline (forced by HF_HUB_OFFLINE=1)")
-    host, port = HUB_HOST
+    host, port = hub_host()
     return _probe(host, port, timeout)
 
 

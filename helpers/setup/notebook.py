@@ -12,40 +12,29 @@ import importlib.metadata
 import importlib.util
 import os
 import platform
-import subprocess
 import sys
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers.setup.config import WEIGHTS_ENV, data_dir, smoke, stand_in_checkpoint, weights_dir
+from helpers.setup.config import (
+    WEIGHTS_ENV,
+    data_dir,
+    flag,
+    smoke,
+    stand_in_checkpoint,
+    weights_dir,
+)
 from helpers.setup.network import check_network
+from helpers.setup.packages import ensure_requirements
 
 __all__ = [
     "SETUP_CELL",
-    "COLAB_PACKAGES",
+    "INSTALL_ENV",
     "Environment",
     "in_colab",
-    "colab_install_commands",
     "weights_plan",
     "setup_notebook",
 ]
-
-#: import name -> pip requirement for every library the notebooks import. torch and
-#: torchvision are deliberately absent: Colab's own builds must stay.
-COLAB_PACKAGES = {
-    "transformers": "transformers>=4.45",
-    "timm": "timm>=1.0.9",
-    "keras": "keras>=3.3",
-    "safetensors": "safetensors>=0.4",
-    "ipywidgets": "ipywidgets>=8.1",
-    "skimage": "scikit-image>=0.22",
-    "sklearn": "scikit-learn>=1.4",
-    "tqdm": "tqdm>=4.66",
-    "pytorch_grad_cam": "grad-cam>=1.5.4",
-    "captum": "captum>=0.7",
-    "peft": "peft>=0.13",
-}
 
 #: The first code cell of every notebook, verbatim (a test checks each notebook against it).
 SETUP_CELL = """\
@@ -61,6 +50,9 @@ from helpers.setup import setup_notebook
 ENV = setup_notebook()"""
 
 _VERSIONS = ("torch", "torchvision", "transformers", "timm", "keras")
+
+#: Set to 1 to install missing libraries outside Colab too (the test matrix uses it).
+INSTALL_ENV = "VIT_NOTEBOOKS_INSTALL"
 
 
 @dataclass(frozen=True)
@@ -89,23 +81,6 @@ class Environment:
 def in_colab() -> bool:
     """Whether this kernel runs inside Google Colab."""
     return "google.colab" in sys.modules
-
-
-def colab_install_commands(
-    find_spec: Callable[[str], object] = importlib.util.find_spec,
-) -> list[list[str]]:
-    """The pip commands that bring a Colab runtime up to what the notebooks import.
-
-    Args:
-        find_spec: Import-spec lookup (injectable for tests).
-
-    Returns:
-        Zero or one command; it installs only the missing libraries and never torch.
-    """
-    missing = [req for module, req in COLAB_PACKAGES.items() if find_spec(module) is None]
-    if not missing:
-        return []
-    return [[sys.executable, "-m", "pip", "install", "-q", *missing]]
 
 
 def weights_plan(online: bool) -> str:
@@ -148,19 +123,16 @@ def _use_inline_figures() -> None:
         shell.run_line_magic("matplotlib", "inline")
 
 
-def _run(commands: Sequence[Sequence[str]]) -> None:
-    for command in commands:
-        print("installing:", " ".join(command[4:]))
-        subprocess.run(list(command), check=True)
-
-
 def setup_notebook(*, quiet: bool = False) -> Environment:
     """Prepare the kernel and print a short report of what the notebook will use.
 
-    In Colab: installs missing libraries (not torch) and enables the custom widget
-    manager. Everywhere: sets ``KERAS_BACKEND=torch`` unless already set (it must be set
-    before keras is imported), restores the inline figure backend, probes the network
-    (at most a few seconds, once per kernel) and reports the weights that will be used.
+    In Colab (or with ``VIT_NOTEBOOKS_INSTALL=1``): installs or upgrades the libraries that
+    are missing or older than the course's bounds (never torch or torchvision, see
+    :mod:`helpers.setup.packages`) and enables the custom widget manager; elsewhere it only
+    says what does not meet the bounds. Everywhere: sets ``KERAS_BACKEND=torch`` unless
+    already set (it must be set before keras is imported), restores the inline figure
+    backend, probes the network (at most a few seconds, once per kernel) and reports the
+    weights that will be used.
 
     Args:
         quiet: Skip the printed report.
@@ -169,8 +141,8 @@ def setup_notebook(*, quiet: bool = False) -> Environment:
         The :class:`Environment` the rest of the notebook can consult.
     """
     colab = in_colab()
+    packages = ensure_requirements(install=colab or flag(INSTALL_ENV))
     if colab:
-        _run(colab_install_commands())
         from google.colab import output  # type: ignore[import-not-found]
 
         output.enable_custom_widget_manager()
@@ -191,6 +163,7 @@ def setup_notebook(*, quiet: bool = False) -> Environment:
         print(f"device: {device}" + ("" if device == "cuda" else f" ({threads} threads)")
               + (" · Colab" if colab else "") + (" · smoke mode (CI-sized runs)" if env.smoke
                                                   else ""))
+        print(packages)
         print(f"network: {status.reason}")
         print(env.weights)
     return env
