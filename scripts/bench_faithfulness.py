@@ -21,7 +21,7 @@ Prints Markdown tables, the machine's thread count and load average. Times depen
 and its load; compare runs made on the same quiet machine.
 
 Usage: python scripts/bench_faithfulness.py [--images 8] [--maps 4] [--steps 14] [--batch 64]
-       [--occlusion 16] [--repeats 3]
+       [--occlusion 32] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--maps", type=int, default=4, help="maps (random orders) per image")
     parser.add_argument("--steps", type=int, default=14)
     parser.add_argument("--batch", type=int, default=64, help="images per forward pass")
-    parser.add_argument("--occlusion", type=int, default=16, help="occlusion window (pixels)")
+    parser.add_argument("--occlusion", type=int, default=32, help="occlusion window (pixels)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--name", default=None, help="timm model name (default: load's)")
     args = parser.parse_args()
