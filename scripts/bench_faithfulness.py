@@ -129,6 +129,8 @@ def main() -> None:
         print(f"| {label} | {count} | {seconds:.2f} | "
               f"{seconds / (len(pixels) * len(maps)) * 1000:.0f} | {loop_s / seconds:.1f}x |")
 
+    # Warm-up on one image: grad-cam and captum are imported on first use, not per image.
+    explanation_maps(loaded, pixels[:1], classes[:1], occlusion_window=args.occlusion)
     found = explanation_maps(loaded, pixels, classes, occlusion_window=args.occlusion)
     print(f"\n| method ({len(pixels)} images, occlusion window {args.occlusion} px) "
           "| seconds per image |")

@@ -94,6 +94,11 @@ def test_a_new_photo_redraws_its_background(explorer, prepared):
     assert explorer.computed == 2
     assert np.array_equal(explorer._photo.get_array(), prepared["coffee"].photo)
     assert explorer.status.startswith("coffee · occlusion · deletion step 0/")
+    coffee = explorer.image.value
+    explorer.set(image="chelsea")
+    assert explorer._photo.get_array() is not None and explorer.image.value != coffee
+    explorer.set(image="coffee")  # back: its cached background, the same picture as before
+    assert explorer.image.value == coffee and explorer.computed == 2
 
 
 def test_a_model_without_labels_is_refused(tiny_random_timm, photos):

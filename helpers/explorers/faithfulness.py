@@ -191,7 +191,8 @@ class FaithfulnessExplorer(Explorer):
         self._colours = method_colours(self.methods)
         self._canvas = FigureCanvasAgg(figure)
         self._background = None
-        self._shown_photo = None  # the background (photo, axes, ticks) is drawn once per photo
+        self._backgrounds: dict[str, Any] = {}  # photo -> its background (photo, axes, ticks)
+        self._shown_photo = None
         self.last_probability = float("nan")
         super().__init__(controls, figure, photos=picker, dpi=dpi, image_format="jpeg")
         self.image.width, self.image.height = self._canvas.get_width_height()
@@ -202,10 +203,12 @@ class FaithfulnessExplorer(Explorer):
 
     def _draw(self, image: str, method: str, curve: str, step: int) -> str:
         inputs = self.inputs(image)  # precomputed unless the photo is new
-        if self._shown_photo != image:  # a new photo: draw everything that stays, once
+        if self._shown_photo != image:  # another photo: its background, drawn once per photo
             self._photo.set_data(inputs.photo)
-            self._canvas.draw()
-            self._background = self._canvas.copy_from_bbox(self.figure.bbox)
+            if image not in self._backgrounds:
+                self._canvas.draw()
+                self._backgrounds[image] = self._canvas.copy_from_bbox(self.figure.bbox)
+            self._background = self._backgrounds[image]
             self._shown_photo = image
         self._heat.set_data(inputs.heat[method])
         patches = len(inputs.orders[method])
