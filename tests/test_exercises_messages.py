@@ -10,6 +10,7 @@ from helpers.exercises import (
     classification,
     dino,
     embeddings,
+    faithfulness,
     huggingface,
     keras_vit,
     rollout,
@@ -42,6 +43,9 @@ CHECKS = {
     "cls_attention": dino.check_cls_attention,
     "mass_mask": dino.check_mass_mask,
     "first_component": dino.check_first_component,
+    "deletion_curve": faithfulness.check_deletion_curve,
+    "rank_correlation": faithfulness.check_rank_correlation,
+    "auc_predictions": faithfulness.check_auc_predictions,
 }
 
 BAD_ANSWERS = {

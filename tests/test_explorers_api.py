@@ -9,6 +9,7 @@ from uploads import png_bytes, send_upload
 
 from helpers.explorers.attention import AttentionExplorer
 from helpers.explorers.dino import DinoExplorer
+from helpers.explorers.faithfulness import FaithfulnessExplorer
 from helpers.explorers.rollout import RolloutExplorer
 
 #: kind -> (class, constructor options, its per-photo accessor, a control move that redraws)
@@ -16,6 +17,8 @@ EXPLORERS = {
     "attention": (AttentionExplorer, {"size": 2.0}, "view", {"head": 1}),
     "dino": (DinoExplorer, {"size": 2.0, "dpi": 40}, "layers", {"head": 1}),
     "rollout": (RolloutExplorer, {"top_k": 2, "size": 1.5, "dpi": 40}, "inputs", {"discard": 50}),
+    "faithfulness": (FaithfulnessExplorer, {"steps": 4, "occlusion_window": 112, "size": 1.5,
+                                            "dpi": 40}, "inputs", {"step": 1}),
 }
 
 

@@ -9,6 +9,8 @@
                    attention distance by depth (the ViT paper's Figure 7)
 ``embeddings``     similarity heatmaps and nearest-neighbour rows
 ``preprocessing``  each preprocessing stage beside a histogram of its values
+``faithfulness``   deletion / insertion curves, results with intervals, the randomisation
+                   cascade, head ablation (notebook 08)
 =================  ===========================================================================
 
 The Keras notebook's figures are in :mod:`helpers.keras.figures`.
