@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 __all__ = ["CheckResult", "WrongAnswer", "Case", "fail", "failure", "unanswered", "shape_of",
-           "tensor_error", "require_close", "run_check", "check_prediction"]
+           "tensor_error", "require_close", "require_equal", "run_check", "check_prediction"]
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,18 @@ def require_close(error: float, tolerance: float, hint: str,
     if not error <= tolerance:  # also catches NaN
         raise WrongAnswer(expected, "wrong values", hint, error)
     return error
+
+
+def require_equal(got: Any, want: int, hint: str) -> float:
+    """0.0 if ``got`` equals the exact count ``want``.
+
+    Raises:
+        WrongAnswer: with ``hint``; the error is the distance for a number, else infinite.
+    """
+    if got != want:
+        error = abs(want - got) if isinstance(got, int | float) else math.inf
+        raise WrongAnswer(str(want), repr(got), hint, error)
+    return 0.0
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from helpers.exercises import (
     WrongAnswer,
     check_prediction,
     require_close,
+    require_equal,
     run_check,
     tensor_error,
 )
@@ -89,12 +90,9 @@ def check_token_count(fn: Callable[[int, int], int]) -> CheckResult:
              for image_size, patch_size in sizes]
 
     def judge(case: Case, got: int) -> float:
-        if got != case.want:
-            error = abs(case.want - got) if isinstance(got, int | float) else float("inf")
-            raise WrongAnswer(str(case.want), repr(got),
-                              "one token per patch, (image_size // patch_size)² of them, plus "
-                              "the class token", error)
-        return 0.0
+        return require_equal(got, case.want,
+                             "one token per patch, (image_size // patch_size)² of them, plus "
+                             "the class token")
 
     return run_check("token_count", fn, cases, judge, f"all {len(cases)} sizes right")
 

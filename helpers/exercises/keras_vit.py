@@ -17,6 +17,7 @@ from helpers.exercises import (
     WrongAnswer,
     check_prediction,
     require_close,
+    require_equal,
     run_check,
 )
 
@@ -120,12 +121,9 @@ def check_attention_parameters(fn: Callable[[int, int, int], int]) -> CheckResul
                        (width, heads, key_dim), layer.count_params())
 
     def judge(case: Case, got: int) -> float:
-        if got != case.want:
-            error = abs(case.want - got) if isinstance(got, int | float) else float("inf")
-            raise WrongAnswer(str(case.want), repr(got),
-                              "q, k and v each map width -> heads × key_dim, the output maps it "
-                              "back: count the biases too", error)
-        return 0.0
+        return require_equal(got, case.want,
+                             "q, k and v each map width -> heads × key_dim, the output maps it "
+                             "back: count the biases too")
 
     return run_check("attention_parameters", fn, cases(), judge,
                      f"all {len(layers)} layers counted right")
