@@ -257,14 +257,15 @@ def _load_timm(name: str, online: bool) -> LoadedModel:
     repo = _timm_hub_repo(name)
     cached = None if online or not repo else cached_file(repo, _TIMM_FILES)
     if online or cached is not None:
+        if cached is not None:
+            file = cached[1]
+        elif repo:  # download it ourselves: pinned commit, checked hash, the hub's cache
+            file = _timm_download(repo)
+        else:  # weights hosted elsewhere than the hub: timm's own download
+            file = None
         # custom_load=False: the file is the hub's safetensors, not the original .npz that some
         # configs (augreg) describe; timm >= 1.0.2x resets it for a local file, 1.0.17 does not.
-        if cached is not None:
-            overlay = {"file": cached[1], "custom_load": False}
-        elif repo:  # download it ourselves: pinned commit, checked hash, the hub's cache
-            overlay = {"file": _timm_download(repo), "custom_load": False}
-        else:  # weights hosted elsewhere than the hub: timm's own download
-            overlay = None
+        overlay = None if file is None else {"file": file, "custom_load": False}
         try:
             model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay)
         except (RuntimeError, OSError, ValueError) as err:
