@@ -1,5 +1,12 @@
 """Shared fixtures: offline mode for every test, the real-weights folder, loaded models.
 
+Comparing floats: the same kernel run twice gives the same bits (``torch.equal``); two kernels
+or libraries computing the same maths (fused vs explicit attention, conv vs unfold @ weights,
+torchvision vs timm, a batch vs one image, by hand vs the library) differ by float32 rounding,
+which differs by processor: compare them with ``helpers.tolerances.assert_same_maths``, whose
+tolerance is scaled to the tensor's size -- never with ``assert_close``'s float32 defaults.
+See helpers/tolerances.py for why.
+
 Every test runs offline (``VIT_NOTEBOOKS_OFFLINE=1``, network cache cleared before and
 after) unless it is marked ``network_probe``: those tests exercise the probe itself and
 get a clean environment without either offline flag.

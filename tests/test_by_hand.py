@@ -22,8 +22,7 @@ from helpers.models.by_hand import (
 )
 from helpers.models.libraries import hf_layers
 from helpers.models.parts import Norm, vit_parts
-
-TOKEN_TOL = {"atol": 1e-4, "rtol": 1e-5}  # float32 residual streams reach |x| ~ 10-1000
+from helpers.tolerances import DEEP, assert_same_maths
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +71,7 @@ def test_patch_embedding_equals_the_models_convolution(trio, images, library):
     conv = nn.functional.conv2d(images, parts.patch_weight, parts.patch_bias, stride=PATCH)
     with torch.no_grad():
         mine = patch_embedding(images, parts.patch_weight, parts.patch_bias)  # (B, N, D)
-    torch.testing.assert_close(mine, conv.flatten(2).transpose(1, 2))
+    assert_same_maths(mine, conv.flatten(2).transpose(1, 2))  # matmul vs convolution kernel
 
 
 @pytest.mark.parametrize("library", LIBRARIES)
@@ -81,7 +80,7 @@ def test_input_sequence_equals_what_the_first_block_receives(trio, images, libra
     with torch.no_grad():
         sequence = input_sequence(images, vit_parts(trio[library]))
     assert sequence.shape == (2, TOKENS, inputs[0].shape[-1])
-    torch.testing.assert_close(sequence, inputs[0], **TOKEN_TOL)
+    assert_same_maths(sequence, inputs[0])  # our matmul vs the library's convolution
 
 
 @pytest.mark.parametrize("library", LIBRARIES)
@@ -94,8 +93,8 @@ def test_each_block_by_hand_equals_the_blocks_output(trio, images, library):
     with torch.no_grad():
         for x, block, out, attn in zip(inputs, parts.blocks, outputs, captured, strict=True):
             trace = block_forward(x, block)
-            torch.testing.assert_close(trace.output, out, **TOKEN_TOL)
-            torch.testing.assert_close(trace.attention, attn, atol=1e-5, rtol=0)
+            assert_same_maths(trace.output, out)  # one block: our maths vs the library's
+            assert_same_maths(trace.attention, attn)
 
 
 @pytest.mark.parametrize("library", LIBRARIES)
@@ -105,24 +104,25 @@ def test_all_blocks_by_hand_reproduce_the_final_class_token_and_logits(trio, ima
         trace = vit_forward(images, vit_parts(model))
     assert trace.logits.shape == (2, CLASSES) and trace.cls.shape == (2, trace.tokens.shape[-1])
     assert len(trace.attentions) == DEPTH
-    torch.testing.assert_close(trace.logits, logits(model, images), **TOKEN_TOL)
+    assert_same_maths(trace.logits, logits(model, images), ulps=DEEP)  # all blocks
     if library == "timm":
         with torch.no_grad():
             final = model.forward_features(images)  # (B, 1 + N, D) after the final norm
-        torch.testing.assert_close(trace.cls, final[:, 0], **TOKEN_TOL)
+        assert_same_maths(trace.cls, final[:, 0], ulps=DEEP)
     if library == "transformers":
         with torch.no_grad():
             final = model.vit(images).last_hidden_state  # (B, 1 + N, D)
-        torch.testing.assert_close(trace.tokens, final, **TOKEN_TOL)
+        assert_same_maths(trace.tokens, final, ulps=DEEP)
 
 
 def test_small_pieces_match_torch():
     generator = torch.Generator().manual_seed(9)
     x = torch.randn(2, 5, 12, generator=generator) * 3 + 1  # (B, N, D)
     norm = Norm(torch.randn(12, generator=generator), torch.randn(12, generator=generator), 1e-6)
-    torch.testing.assert_close(layer_norm(x, norm),
-                               nn.functional.layer_norm(x, (12,), norm.weight, norm.bias, 1e-6))
-    torch.testing.assert_close(gelu(x), nn.functional.gelu(x))
+    # our formulas vs torch's kernels: the same maths, rounded differently
+    assert_same_maths(layer_norm(x, norm),
+                      nn.functional.layer_norm(x, (12,), norm.weight, norm.bias, 1e-6))
+    assert_same_maths(gelu(x), nn.functional.gelu(x))
     heads = split_heads(x, 3)  # (B, 3, N, 4)
     assert heads.shape == (2, 3, 5, 4)
     assert torch.equal(heads[:, 1], x[..., 4:8])  # head 1 gets features 4..7
@@ -131,7 +131,7 @@ def test_small_pieces_match_torch():
     probs = attention_probs(q, k)  # (B, 3, N, N)
     torch.testing.assert_close(probs.sum(-1), torch.ones(2, 3, 5))
     v = torch.randn(2, 3, 5, 4, generator=generator)
-    torch.testing.assert_close(probs @ v, nn.functional.scaled_dot_product_attention(q, k, v))
+    assert_same_maths(probs @ v, nn.functional.scaled_dot_product_attention(q, k, v))
 
 
 def test_bad_shapes_raise_clear_errors(trio):
@@ -156,9 +156,8 @@ def test_stand_in_models_by_hand_equal_the_libraries(stand_in_models, photos):
         with torch.no_grad():
             trace = vit_forward(pixels, vit_parts(loaded))
         assert trace.logits.shape == (2, 1000)
-        torch.testing.assert_close(trace.logits, loaded.logits(pixels), **TOKEN_TOL)
+        assert_same_maths(trace.logits, loaded.logits(pixels), ulps=DEEP, msg=library)
         inputs, outputs = _block_inputs_and_outputs(loaded.model, library, pixels[:1])
         first = vit_parts(loaded).blocks[0]
         with torch.no_grad():
-            torch.testing.assert_close(block_forward(inputs[0], first).output, outputs[0],
-                                       **TOKEN_TOL)
+            assert_same_maths(block_forward(inputs[0], first).output, outputs[0], msg=library)

@@ -20,6 +20,7 @@ from helpers.maps.dino import (
     pca_rgb,
     token_norm_map,
 )
+from helpers.tolerances import DEEP, assert_same_maths
 
 # --------------------------------------------------------------------------- mass threshold
 
@@ -249,11 +250,12 @@ def test_image_maps_on_a_timm_vit(tiny_random_timm, photos):
     assert maps.rgb.shape == (2, 14, 14, 3) and maps.explained.shape == (2, 3)
     with capture_attention(tiny_random_timm) as attentions, torch.inference_mode():
         tokens = model.forward_features(tiny_random_timm.batch([photos[n] for n in names]))
-    torch.testing.assert_close(maps.tokens, tokens)
-    torch.testing.assert_close(maps.attention, attentions[-1][:, :, 0, 1:].reshape(2, heads, 14,
-                                                                                    14))
-    torch.testing.assert_close(maps.norms, token_norm_map(tokens))
-    torch.testing.assert_close(maps.rgb[1], pca_rgb(tokens[1, 1:]))  # one PCA per photo
+    # image_maps may batch and switch kernels differently from this direct forward pass
+    assert_same_maths(maps.tokens, tokens, ulps=DEEP)
+    assert_same_maths(maps.attention, attentions[-1][:, :, 0, 1:].reshape(2, heads, 14, 14),
+                      ulps=DEEP)
+    assert_same_maths(maps.norms, token_norm_map(tokens), ulps=DEEP)
+    assert_same_maths(maps.rgb[1], pca_rgb(tokens[1, 1:]), ulps=DEEP)  # one PCA per photo
     assert torch.equal(maps.foreground[0], pca_foreground_mask(tokens[0, 1:]))
 
 

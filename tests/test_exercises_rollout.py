@@ -14,15 +14,15 @@ from helpers.exercises.rollout import (
 )
 from helpers.maps.gradients import grad_weighted_attention
 from helpers.maps.rollout import attention_rollout, mean_attention_distance
+from helpers.tolerances import DEEP, assert_same_maths
 
 
 def test_reference_rollout_agrees_with_the_helper():
     generator = torch.Generator().manual_seed(0)
     attentions = [torch.randn(3, 11, 11, generator=generator, dtype=torch.float64).softmax(-1)
                   for _ in range(5)]
-    torch.testing.assert_close(reference_rollout(attentions),
-                               attention_rollout([a[None] for a in attentions])[0].double(),
-                               atol=1e-6, rtol=1e-5)
+    assert_same_maths(reference_rollout(attentions),  # float64 loop vs the float32 helper
+                      attention_rollout([a[None] for a in attentions])[0].double(), ulps=DEEP)
 
 
 def test_rollout_reference_and_helper_pass_and_mistakes_fail():
