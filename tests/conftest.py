@@ -7,6 +7,11 @@ which differs by processor: compare them with ``helpers.tolerances.assert_same_m
 tolerance is scaled to the tensor's size -- never with ``assert_close``'s float32 defaults.
 See helpers/tolerances.py for why.
 
+Where tests run: the pinned set (``constraints.txt``) runs every test. The other version sets
+run only the tests marked ``api`` (they touch a third-party library's API: mark a module with
+``pytestmark = pytest.mark.api``, or a single test) and every notebook (nbval items get the
+``notebook`` marker here); pure maths and figure tests run once, in the pinned set.
+
 Every test runs offline (``VIT_NOTEBOOKS_OFFLINE=1``, network cache cleared before and
 after) unless it is marked ``network_probe``: those tests exercise the probe itself and
 get a clean environment without either offline flag.
@@ -33,6 +38,13 @@ LIBRARIES = ("torchvision", "transformers", "timm")
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "network_probe: runs without the forced-offline flags, to test the probe")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every nbval cell ``notebook``, so the version sets can select the notebooks."""
+    for item in items:
+        if str(getattr(item, "path", "")).endswith(".ipynb"):
+            item.add_marker(pytest.mark.notebook)
 
 
 @pytest.fixture(autouse=True)

@@ -19,6 +19,9 @@ from helpers.maps.ablation import (
 )
 from helpers.maps.attribution import own_class_gradients
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 
 @pytest.fixture(scope="module")
 def pixels(tiny_random_timm, photos):

@@ -11,6 +11,9 @@ from helpers.models.architectures import (
     measure_latency,
 )
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 
 @pytest.mark.parametrize("name", TORCHVISION_VITS)
 def test_counted_cost_matches_torchvision_metadata(name):

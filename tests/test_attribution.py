@@ -21,6 +21,9 @@ from helpers.maps.attribution import (
 from helpers.maps.capture import capture_attention
 from helpers.maps.gradients import attention_gradients
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 
 @pytest.fixture(scope="module")
 def pixels(tiny_random_timm, photos):

@@ -24,6 +24,9 @@ from helpers.models.libraries import hf_layers
 from helpers.models.parts import Norm, vit_parts
 from helpers.tolerances import DEEP, assert_same_maths
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 
 @pytest.fixture(scope="module")
 def trio() -> dict[str, nn.Module]:

@@ -15,6 +15,9 @@ from helpers.models.libraries import hf_layers, set_attention_implementation
 from helpers.models.parts import vit_parts
 from helpers.tolerances import DEEP, assert_same_maths
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 
 @pytest.fixture(scope="module")
 def trio() -> dict[str, nn.Module]:

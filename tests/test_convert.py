@@ -19,6 +19,9 @@ from helpers.models.convert import (
 )
 from helpers.tolerances import DEEP, assert_same_maths
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 SMALL = dict(depth=2, num_classes=10, img_size=64, patch_size=8)  # 64 patches of 8x8
 LABELS = {i: f"class {i}" for i in range(10)}
 

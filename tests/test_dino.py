@@ -235,6 +235,7 @@ def test_pca_rejects_bad_input():
 # --------------------------------------------------------------------------- one pass
 
 
+@pytest.mark.api
 def test_image_maps_on_a_timm_vit(tiny_random_timm, photos):
     from helpers.maps.capture import capture_attention
 
@@ -259,6 +260,7 @@ def test_image_maps_on_a_timm_vit(tiny_random_timm, photos):
     assert torch.equal(maps.foreground[0], pca_foreground_mask(tokens[0, 1:]))
 
 
+@pytest.mark.api
 @pytest.mark.real_weights
 def test_dino_name_loads_the_headless_stand_in_offline(stand_in_dir, monkeypatch, photos):
     from helpers.models import load

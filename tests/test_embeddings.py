@@ -21,6 +21,9 @@ from helpers.models.libraries import (
 )
 from helpers.tolerances import DEEP, assert_same_maths
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 SIZE, PATCH, DIM, CLASSES = 32, 8, 24, 4
 TOKENS = (SIZE // PATCH) ** 2 + 1
 

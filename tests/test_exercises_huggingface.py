@@ -17,6 +17,9 @@ from helpers.exercises.huggingface import (
 )
 from helpers.models.libraries import sdpa_returns_attention_maps, set_attention_implementation
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 
 def _photo() -> Image.Image:
     return sample_images()["coffee"]

@@ -16,6 +16,9 @@ from helpers.exercises import (
     rollout,
 )
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 
 def _photo_check(check):
     return lambda fn: check(fn, sample_images()["coffee"])

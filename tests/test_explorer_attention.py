@@ -13,6 +13,9 @@ from ipywidgets import IntSlider
 from helpers.explorers.attention import AttentionExplorer, attention_maps_array
 from helpers.explorers.base import STATUS_CLASS
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 DEPTH, HEADS, GRID = 4, 3, 5
 TOKENS = GRID * GRID + 1
 

@@ -11,6 +11,9 @@ from PIL import Image
 
 from helpers.explorers.base import STATUS_CLASS, Explorer, figure_png
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 
 def make_explorer():
     data = np.arange(4 * 9, dtype=float).reshape(4, 3, 3)

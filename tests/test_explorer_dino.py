@@ -10,6 +10,9 @@ from helpers.explorers.base import STATUS_CLASS
 from helpers.explorers.dino import KEEPS, KINDS, DinoExplorer, make_layers
 from helpers.maps.dino import image_maps, mass_threshold_mask
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 
 @pytest.fixture(scope="module")
 def two_photos(photos) -> dict:

@@ -13,6 +13,9 @@ from helpers.explorers.faithfulness import FaithfulnessExplorer, prepare_faithfu
 from helpers.maps.attribution import METHODS
 from helpers.maps.faithfulness import curve_auc, perturbation_curves
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 STEPS = 4
 CHEAP = {"steps": STEPS, "occlusion_window": 112, "size": 1.5, "dpi": 40}
 

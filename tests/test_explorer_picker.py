@@ -8,6 +8,9 @@ from uploads import png_bytes, send_upload, upload_value, upload_value_v7
 
 from helpers.explorers.picker import PhotoPicker, uploaded_files
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 
 def _png(color: tuple[int, int, int]) -> bytes:
     return png_bytes(Image.new("RGB", (8, 6), color))

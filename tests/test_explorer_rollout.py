@@ -13,6 +13,9 @@ from helpers.maps.capture import capture_attention
 from helpers.maps.gradients import gradient_rollout
 from helpers.maps.rollout import DISCARD_RATIOS, attention_rollout
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 
 @pytest.fixture(scope="module")
 def two_photos(photos) -> dict:

@@ -12,6 +12,9 @@ from helpers.explorers.dino import DinoExplorer
 from helpers.explorers.faithfulness import FaithfulnessExplorer
 from helpers.explorers.rollout import RolloutExplorer
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 #: kind -> (class, constructor options, its per-photo accessor, a control move that redraws)
 EXPLORERS = {
     "attention": (AttentionExplorer, {"size": 2.0}, "view", {"head": 1}),

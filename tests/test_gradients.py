@@ -33,6 +33,9 @@ from helpers.setup.config import OFFLINE_ENV, WEIGHTS_ENV, flag
 from helpers.setup.network import check_network
 from helpers.tolerances import DEEP, assert_same_maths
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 
 def images(batch: int = 2, seed: int = 0, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)

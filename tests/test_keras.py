@@ -15,6 +15,9 @@ from helpers.keras import model as kv
 from helpers.keras import training as tr
 from helpers.tolerances import assert_same_maths
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 keras, ops = kv.keras, kv.ops  # imported by helpers.keras.model after choosing the torch backend
 
 NUM_CLASSES = 4

@@ -19,6 +19,9 @@ from helpers.models.libraries import (
     use_eager_attention,
 )
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 
 @pytest.fixture(scope="module")
 def trio() -> dict:

@@ -19,6 +19,9 @@ from helpers.models import LIBRARIES, LoadedModel, load
 from helpers.setup.config import STAND_IN_FILENAME, WEIGHTS_ENV
 from helpers.tolerances import DEEP, assert_same_maths, assert_same_top_k
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 PARITY_PHOTOS = ("chelsea", "coffee", "astronaut")
 CAT_NAMES = {"Egyptian cat", "tabby", "tiger cat"}
 

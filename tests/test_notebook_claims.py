@@ -18,7 +18,8 @@ from helpers.maps.rollout import attention_rollout, mean_attention_distance, pat
 from helpers.setup.config import OFFLINE_ENV, WEIGHTS_ENV
 from helpers.setup.network import check_network
 
-pytestmark = pytest.mark.real_weights
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = [pytest.mark.real_weights, pytest.mark.api]
 
 GRID, PATCH = 14, 16
 CORNERS = [0, GRID - 1, GRID * (GRID - 1), GRID * GRID - 1]   # patch indices of the 4 corners

@@ -10,6 +10,9 @@ from torch import nn
 from helpers.models.libraries import library_of
 from helpers.models.parts import vit_parts
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 
 def test_the_three_libraries_give_the_same_parts():
     trio = tiny_trio(seed=11)

@@ -22,6 +22,9 @@ from helpers.data.preprocessing import (
 from helpers.figures.preprocessing import stages_figure
 from helpers.tolerances import assert_same_maths
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 
 @pytest.fixture(scope="module")
 def photo() -> Image.Image:

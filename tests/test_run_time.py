@@ -94,6 +94,7 @@ def test_announce_prints_a_real_measurement(capsys):
     assert 0.01 <= estimate.parts[0].seconds_each < 0.5        # 20 ms / 2 items, not a constant
 
 
+@pytest.mark.api
 def test_training_estimate_times_a_gradient_and_leaves_the_weights_alone():
     from helpers.keras.estimate import keras, training_estimate  # sets the torch backend first
 

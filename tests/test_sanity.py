@@ -18,6 +18,9 @@ from helpers.maps.sanity import (
     reinitialise,
 )
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 
 @pytest.fixture(scope="module")
 def trained_like(tiny_random_timm):

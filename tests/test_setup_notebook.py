@@ -12,6 +12,9 @@ from helpers import REPOSITORY
 from helpers.setup import notebook as environment
 from helpers.setup.notebook import SETUP_CELL, weights_plan
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 
 def test_setup_cell_in_simulated_colab_installs_package_and_enables_widgets(monkeypatch, capsys):
     """Run the notebooks' setup cell with a fake google.colab module and record commands."""
