@@ -133,7 +133,10 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings),
            "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces"),  # no restored tabs
-           "JUPYTER_RUNTIME_DIR": str(base / "runtime"), "PYTHONPATH": str(ROOT)}
+           "JUPYTER_RUNTIME_DIR": str(base / "runtime"), "PYTHONPATH": str(ROOT),
+           # These tests test widgets, not the science: the notebooks run at smoke settings
+           # (a few images, short loops) whoever starts the tests, and never reach a hub.
+           "VIT_NOTEBOOKS_SMOKE": "1", "VIT_NOTEBOOKS_OFFLINE": "1"}
     env.pop("MPLBACKEND", None)
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
                f"--port={port}", f"--IdentityProvider.token={token}",
