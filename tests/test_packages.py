@@ -18,6 +18,9 @@ from helpers.setup.packages import (
     install_plan,
 )
 
+# Touches a third-party library's API: runs in every version set (see conftest.py).
+pytestmark = pytest.mark.api
+
 ROOT = Path(__file__).resolve().parent.parent
 COLAB = sorted((Path(__file__).parent / "data" / "colab").glob("colab-*.txt"))
 REQUIREMENTS = [line.split("#", 1)[0].strip()
@@ -107,5 +110,5 @@ def test_this_environment_meets_every_bound():
     if set_name.startswith("colab-"):  # the venv holds that Colab runtime's versions
         freeze = Path(__file__).parent / "data" / "colab" / f"{set_name.split('-py')[0]}.txt"
         colab = _freeze(freeze)
-        for name in ("transformers", "timm", "keras", "ipywidgets", "numpy"):
+        for name in ("transformers", "timm", "keras", "ipywidgets", "numpy", "peft"):
             assert packages.installed_version(name) == colab[name], name
