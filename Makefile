@@ -3,7 +3,8 @@
 #   make test   set up .venv and the test matrix's venvs, then run the whole test suite on the
 #               pinned set and the unit tests + every notebook on each other version set
 # Also: make lab (JupyterLab on notebooks/), make test-pinned, make test-<set>, make test-browser,
-# make bench, make figures (README pictures from build/), make lint, make constraints.
+# make bench, make figures (README pictures from build/), make lint, make constraints,
+# make constraints-matrix.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -14,8 +15,8 @@ PIP := --quiet --disable-pip-version-check
 # JupyterLab refuses to start as root unless told to.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install run test test-pinned test-matrix install-matrix test-browser bench figures lab \
-	lint constraints clean clean-matrix
+.PHONY: install run test test-pinned install-matrix test-browser bench figures lab \
+	lint constraints constraints-matrix clean clean-matrix
 
 install: $(STAMP)
 
@@ -30,38 +31,25 @@ run: install
 
 # ---------------------------------------------------------------------------- the test matrix
 # The pinned set (.venv, constraints.txt) runs everything: unit tests, every notebook under
-# nbval, the browser tests and the slow tests. Each other set (constraints/<set>.txt) gets its own
-# venv in .venvs/<set>, with this machine's torch and torchvision hard-linked from .venv, and runs
-# the unit tests and every notebook (not the browser or slow tests). See README "Supported
-# versions". Choose sets with MATRIX="..." (MATRIX= runs the pinned set only).
+# nbval, the slow tests and the browser tests. Each other set (constraints/<set>.txt) gets its
+# own venv in .venvs/<set>, with this machine's torch and torchvision hard-linked from .venv, and
+# runs the tests marked `api` and every notebook (see tests/conftest.py and README "Supported
+# versions"). scripts/constraints_matrix.py names the sets and writes their constraint files;
+# choose sets with MATRIX="..." (MATRIX= runs the pinned set only).
 VENVS := .venvs
-# Colab's current runtime runs Python 3.13: use one where this machine has it (pyenv here).
-PY313 := $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) \
-	$(shell command -v python3.13 2>/dev/null))
-COLAB_NOW := $(if $(PY313),colab-2026.08-py313,colab-2026.08)
-MATRIX ?= $(COLAB_NOW) colab-2025.07 lowest
-PY_colab-2026.08-py313 := $(PY313)
-set_python = $(or $(PY_$(1)),$(PYTHON))
-# -n 2: both cores (pytest-xdist); loadscope keeps each notebook's cells in one worker, in order.
-PARALLEL ?= -n 2 --dist loadscope
-MATRIX_PYTEST ?= -m "not slow and not browser" --ignore=tests/browser $(PARALLEL)
+MATRIX ?= $(shell $(PYTHON) scripts/constraints_matrix.py sets)
+# The Python a set asks for (e.g. 3.13 for Colab now) where this machine has it, else python3.
+find_python = $(if $(1),$(firstword $(wildcard $(HOME)/.pyenv/versions/$(1).*/bin/python$(1)) \
+	$(shell command -v python$(1) 2>/dev/null)))
+set_python = $(or $(call find_python,$(shell $(PYTHON) scripts/constraints_matrix.py python $(1))),$(PYTHON))
 
-# The matrix venvs are built (mostly downloads and unpacking) while the pinned set's tests run
-# (mostly CPU); their log is printed if a build fails. Every set runs even if an earlier one failed.
+# Builds the matrix venvs in the background while the pinned set's tests run, runs every set
+# even after a failure, and ends with one line per set (scripts/test_matrix.py).
 test: install
-	@mkdir -p $(VENVS)
-	@$(MAKE) --no-print-directory install-matrix > $(VENVS)/build.log 2>&1 & builder=$$!; \
-	$(BIN)/python -m pytest $(PARALLEL) --ignore=tests/browser && \
-		$(BIN)/python -m pytest tests/browser; pinned=$$?; \
-	if ! wait $$builder; then echo "building the matrix venvs failed:"; \
-		tail -40 $(VENVS)/build.log; exit 1; fi; \
-	$(MAKE) --no-print-directory -k test-matrix; matrix=$$?; \
-	echo "pinned set: exit $$pinned; matrix ($(MATRIX)): exit $$matrix"; \
-	[ $$pinned -eq 0 ] && [ $$matrix -eq 0 ]
+	$(BIN)/python scripts/test_matrix.py --sets "$(MATRIX)"
 
 test-pinned: install
-	$(BIN)/python -m pytest $(PARALLEL) --ignore=tests/browser
-	$(BIN)/python -m pytest tests/browser
+	$(BIN)/python scripts/test_matrix.py --sets ""
 
 $(VENVS)/%/.installed: constraints/%.txt requirements.txt requirements-test.txt pyproject.toml \
 		| $(STAMP)
@@ -76,15 +64,15 @@ $(VENVS)/%/.installed: constraints/%.txt requirements.txt requirements-test.txt 
 
 install-matrix: $(foreach s,$(MATRIX),$(VENVS)/$(s)/.installed)
 
-# One target per set (not .PHONY: make skips pattern rules for phony targets).
-test-%: $(VENVS)/%/.installed
-	@KERAS_BACKEND=torch $(VENVS)/$*/bin/python -c "import sys, transformers, timm, keras, \
-		ipywidgets; print('=== $*: python', sys.version.split()[0], '· transformers', \
-		transformers.__version__, '· timm', timm.__version__, '· keras', keras.__version__, \
-		'· ipywidgets', ipywidgets.__version__)"
-	VIT_NOTEBOOKS_MATRIX_SET=$* $(VENVS)/$*/bin/python -m pytest $(MATRIX_PYTEST)
+# One target per set (not .PHONY: make skips pattern rules for phony targets), e.g.
+# make test-colab-2025.07 (an optional set: scripts/constraints_matrix.py sets --all).
+test-%: install
+	$(BIN)/python scripts/test_matrix.py --sets "$*" --no-pinned --no-browser
 
-test-matrix: $(addprefix test-,$(MATRIX))
+# Rewrite constraints/<set>.txt from the Colab freezes (tests/data/colab), requirements*.txt and
+# constraints.txt; tests/test_constraints_matrix.py fails when a committed file is stale.
+constraints-matrix:
+	$(PYTHON) scripts/constraints_matrix.py write
 
 # ---------------------------------------------------------------------------- the rest
 
