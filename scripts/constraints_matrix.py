@@ -61,8 +61,9 @@ class VersionSet:
 SETS = (
     VersionSet("colab-2026.08", "Colab now (2026.08): transformers 5, timm 1.0.28, keras 3.13",
                "3.13", True, "backend-info a724079, 2026-08-19, Python 3.13"),
-    VersionSet("colab-2026.01", "Colab 2026.01 (also 2025.10's transformers 4.57: output_attentions "
-               "under sdpa gives None)", "", True, "backend-info b9508c7, 2026-01-28, Python 3.12"),
+    VersionSet("colab-2026.01", "Colab 2026.01 (also 2025.10's transformers 4.57: "
+               "output_attentions under sdpa gives None)", "", True,
+               "backend-info b9508c7, 2026-01-28, Python 3.12"),
     VersionSet("lowest", "the lowest versions requirements.txt admits (transformers 4.53.0, "
                "timm 1.0.17, keras 3.5, numpy 1.26)", "", True),
     VersionSet("colab-2025.07", "Colab 2025.07, the oldest supported runtime (transformers 4.53.2)",
@@ -177,8 +178,8 @@ def colab_set(version_set: VersionSet, pinned: dict[str, tuple[str, str]]) -> st
 def lowest_set(version_set: VersionSet, pinned: dict[str, tuple[str, str]]) -> str:
     """The lowest set: every requirement at its lower bound, torch's family as everywhere."""
     header = [f"# {version_set.title}.",
-              "# Every requirement of requirements.txt and requirements-test.txt at its lower bound;",
-              "#   torch's family from constraints.txt; pip resolves the rest.",
+              "# Every requirement of requirements.txt and requirements-test.txt at its lower",
+              "#   bound; torch's family from constraints.txt; pip resolves the rest.",
               "# Written by scripts/constraints_matrix.py (make constraints-matrix): do not edit."]
     lines = []
     for name, bound in lower_bounds(ROOT / "requirements.txt", ROOT / "requirements-test.txt"):

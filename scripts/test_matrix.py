@@ -145,8 +145,8 @@ def main(argv: list[str]) -> int:
             steps.append(step)
 
     total = (time.monotonic() - started) / 60
-    print(f"\n=== summary ({total:.1f} minutes in all; logs in "
-          f"{args.log_dir.relative_to(ROOT) if args.log_dir.is_relative_to(ROOT) else args.log_dir})")
+    logs = args.log_dir.relative_to(ROOT) if args.log_dir.is_relative_to(ROOT) else args.log_dir
+    print(f"\n=== summary ({total:.1f} minutes in all; logs in {logs})")
     print(f"| set | Python | {' / '.join(VERSIONS)} | result | minutes |")
     print("|---|---|---|---|---:|")
     for step in steps:

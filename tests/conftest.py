@@ -33,6 +33,8 @@ from helpers.setup.config import OFFLINE_ENV, STAND_IN_FILENAME, WEIGHTS_ENV, fl
 from helpers.setup.network import check_network
 
 LIBRARIES = ("torchvision", "transformers", "timm")
+#: Modules whose tests each run a whole notebook on their own: spread over the workers.
+SPREAD_MODULES = ("tests/test_offline_notebooks.py::",)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,10 +43,40 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every nbval cell ``notebook``, so the version sets can select the notebooks."""
+    """Mark every nbval cell ``notebook``, so the version sets can select the notebooks, and
+    start the long work first: slow tests, then notebooks, then the unit tests (each group in
+    collection order, a module's tests together), so both cores stay busy to the end."""
     for item in items:
         if str(getattr(item, "path", "")).endswith(".ipynb"):
             item.add_marker(pytest.mark.notebook)
+
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("slow"):
+            return 0
+        return 1 if item.get_closest_marker("notebook") else 2
+
+    items.sort(key=rank)  # stable: the order within each group is kept
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN201 - xdist's hook
+    """With ``--dist loadscope`` (make test), each slow test is a unit of its own.
+
+    loadscope keeps a module's tests (and a notebook's cells, which must run in order) on one
+    worker. That suits everything but the slow tests: each runs a whole notebook in its own
+    kernel, independent of the others, and grouped by module they would keep one core busy for
+    many minutes while the other sits idle.
+    """
+    if config.getoption("dist", None) != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith(SPREAD_MODULES):  # the scheduler sees node ids, not markers
+                return nodeid
+            return super()._split_scope(nodeid)
+
+    return Scheduling(config, log)
 
 
 @pytest.fixture(autouse=True)

@@ -26,7 +26,6 @@ from pathlib import Path
 def main() -> None:
     spec = json.loads(sys.argv[1])
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    import torch
 
     import helpers.models.hub as hub
     from helpers.data.images import sample_images
