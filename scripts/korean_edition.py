@@ -308,6 +308,13 @@ def _cell(context: str) -> str:
     return context.split(" ", 1)[0]
 
 
+def kind_of(context: str) -> str:
+    """An entry's kind, read from its msgctxt."""
+    if " " not in context:
+        return "markdown"
+    return next((k for k in ("comment", "string") if f" {k} " in context), "message")
+
+
 def merge(pieces: list[Piece], old: polib.POFile | None, name: str) -> polib.POFile:
     """A catalog for ``pieces``, keeping what ``old`` translated (msgmerge's rules, see top)."""
     po = polib.POFile(wrapwidth=78)
@@ -340,7 +347,7 @@ def merge(pieces: list[Piece], old: polib.POFile | None, name: str) -> polib.POF
         else:
             candidates = [e for e in olds if id(e) not in used and e.msgstr
                           and e.msgid not in current and _cell(e.msgctxt) == _cell(piece.context)
-                          and e.comment == entry.comment]
+                          and kind_of(e.msgctxt) == piece.kind]
             best = max(candidates, default=None, key=lambda e: (
                 e.msgctxt == piece.context,
                 difflib.SequenceMatcher(None, e.msgid, piece.english).ratio()))
@@ -365,9 +372,9 @@ def merge(pieces: list[Piece], old: polib.POFile | None, name: str) -> polib.POF
 
 _KIND_NOTES = {
     "markdown": "markdown cell",
-    "comment": "code comment, without '#' (one line per comment line)",
-    "string": "Python string literal: keep it a literal of the same kind, with every {field}",
-    "message": "exercise check message: keep every {field}",
+    "comment": "code comment, without '#'",
+    "string": "Python literal: same kind, every {field} kept",
+    "message": "check message: every {field} kept",
 }
 
 
@@ -494,7 +501,7 @@ def check_literal(english: str, korean: str) -> None:
         ValueError: saying what is wrong.
     """
     try:
-        theirs, ours = ast.parse(english.strip(), mode="eval").body, \
+        theirs, ours = ast.parse(f"(\n{english}\n)", mode="eval").body, \
             ast.parse(f"(\n{korean}\n)", mode="eval").body
     except SyntaxError as err:
         raise ValueError(f"not a Python literal ({err.msg}): {korean}") from None
@@ -645,6 +652,8 @@ def fill(text: str) -> list[str]:
         elif not blocks and line.strip():
             raise ValueError(f"text before the first @@ header: {line!r}")
     catalogs: dict[str, polib.POFile] = {}
+    current = {(name, p.context): p.english for name, pieces in english_sources().items()
+               for p in pieces}
     written = []
     for name, context, body in blocks:
         if name not in catalogs:
@@ -652,8 +661,11 @@ def fill(text: str) -> list[str]:
         entry = next((e for e in catalogs[name] if e.msgctxt == context and not e.obsolete), None)
         if entry is None:
             raise ValueError(f"{name}: no entry {context!r}; run update first")
+        if current.get((name, context)) != entry.msgid:
+            raise ValueError(f"{name} {context}: the English changed since the last update; "
+                             "run update first, then translate the entry again")
         korean = "\n".join(body).strip("\n")
-        if entry.comment == _KIND_NOTES["string"]:
+        if kind_of(context) == "string":
             check_literal(entry.msgid, korean)
         entry.msgstr, entry.previous_msgid = korean, None
         entry.flags = [flag for flag in entry.flags if flag != "fuzzy"]

@@ -99,16 +99,16 @@ def glossary_problems(notebook: str, markdown: list[str], everything: list[str],
             continue
         start = found[0]
         end = start + len(term.korean)
-        after = text[end:end + 60].lower()
-        if any(after.startswith(f"({form.lower()})") for form in term.english):
-            first_uses.append((start, end + 2 + max(len(f) for f in term.english
-                                                    if after.startswith(f"({f.lower()})"))))
+        paren = re.match(r"된?\(([^()\n]*)\)", text[end:])  # 사전 학습된(pretrained) too
+        if paren and any(paren.group(1).lower().endswith(form.lower()) for form in term.english):
+            first_uses.append((start, end + paren.end()))  # "(class token)" introduces 토큰
         elif not any(s <= start < e for s, e in first_uses):
             problems.append(f"{notebook}: first use of {term.korean} must read "
                             f"{term.korean}({term.english[0]}): {_around(text, start)}")
+    glossed = re.sub(r"(?<=[가-힣])\([A-Za-z][^()\n]*\)", _blank, text)  # 클래스 토큰(class token)
     for term in terms:
         for form in term.not_in_english:
-            for m in re.finditer(rf"(?<![A-Za-z_-]){re.escape(form)}(?![A-Za-z_-])", text):
+            for m in re.finditer(rf"(?<![A-Za-z_-]){re.escape(form)}(?![A-Za-z_-])", glossed):
                 if not any(s <= m.start() < e for s, e in first_uses):
                     problems.append(f"{notebook}: '{form}' in the Korean prose (write "
                                     f"{term.korean}): {_around(text, m.start())}")
@@ -120,10 +120,14 @@ def _around(text: str, at: int) -> str:
 
 
 def style_problems(notebook: str, markdown: str) -> list[str]:
-    """Sentences of the Korean prose that end outside the -ㅂ니다 style (한다. 있다. 해요.)."""
+    """Sentences of the Korean prose that end outside the -ㅂ니다 style (한다. 있다. 해요.).
+
+    Requests in -세요 and questions in -ㄹ까요? are the same polite register and pass.
+    """
     text = prose(markdown)
+    pattern = r"(?:[가-힣](?<!니)다|[가-힣](?<![세까])요)[.!?](?=\s|$)"
     return [f"{notebook}: not the -ㅂ니다 style: {_around(text, m.start())}"
-            for m in re.finditer(r"(?:[가-힣](?<!니)다|[가-힣]요)[.!?](?=\s|$)", text)]
+            for m in re.finditer(pattern, text)]
 
 
 def _punct(ch: str) -> bool:
@@ -198,7 +202,7 @@ def consistency_problems(notebook: str, english: str, korean: str) -> list[str]:
 def lint_catalog(name: str, po: polib.POFile, terms: list[Term]) -> list[str]:
     """Every problem of one catalog's translated entries."""
     done = [e for e in po if e.msgstr and not e.obsolete and not e.fuzzy]
-    markdown = [e for e in done if " " not in e.msgctxt and e.comment == "markdown cell"]
+    markdown = [e for e in done if " " not in e.msgctxt]  # a markdown cell's msgctxt: its id
     problems = glossary_problems(name, [e.msgstr for e in markdown], [e.msgstr for e in done],
                                  terms)
     for entry in markdown:

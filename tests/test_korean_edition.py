@@ -98,7 +98,7 @@ def test_c_korean_code_is_token_identical(path):
     for entry in edition.load_catalog(path.stem) or []:
         if entry.msgstr and " string " in entry.msgctxt and not entry.obsolete:
             translated.setdefault(entry.msgctxt.split(" ")[0], set()).add(
-                (_tokens(entry.msgstr)[0][1], _tokens(entry.msgid)[0][1]))
+                (_tokens(f"(\n{entry.msgstr}\n)")[1][1], _tokens(f"(\n{entry.msgid}\n)")[1][1]))
     assert [c["id"] for c in korean["cells"]] == [c["id"] for c in english["cells"]]
     for ours, theirs in zip(korean["cells"], english["cells"], strict=True):
         assert ours["cell_type"] == theirs["cell_type"]
