@@ -250,7 +250,9 @@ def _template(node: ast.AST) -> str:
 
 def exercise_pieces() -> list[Piece]:
     """The check messages of ``helpers/exercises/*.py``: strings inside calls to the runner
-    (cases, judges' WrongAnswer, hints, passing texts), and strings assigned in check functions."""
+    (cases, judges' WrongAnswer, hints, passing texts), and strings assigned in check functions;
+    one word is enough, and an f-string with fields and punctuation is kept (its fields' values
+    are translated at run time)."""
     pieces: list[Piece] = []
     for path in sorted(EXERCISES.glob("*.py")):
         module = path.stem if path.stem != "__init__" else "runner"
@@ -266,9 +268,10 @@ def exercise_pieces() -> list[Piece]:
                     found.append(node.value)
             seen: list[str] = []
             for node in sorted(_flatten(found), key=lambda n: (n.lineno, n.col_offset)):
-                text = _literal_text(node)
+                text = _literal_text(node) or ""
                 template = _template(node)
-                if text and _has_words(text, 2) and template not in seen:
+                fields = isinstance(node, ast.JoinedStr) and text.strip()  # "{x} ({band})"
+                if (_has_words(text, 1) or fields) and template not in seen:
                     seen.append(template)
                     pieces.append(Piece(f"{module}.{function.name} {len(seen) - 1}", template,
                                         "message"))

@@ -30,6 +30,7 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -144,38 +145,45 @@ def use_korean_edition(*, install: bool = False) -> str:
     return f"edition: 한국어판 (exercise messages in Korean) · {font}"
 
 
-def _field_regex(expression: str) -> str:
-    """What an f-string field can hold: the alternatives of ``'a' if x else 'b'``, else text."""
+def _field_options(expression: str) -> list[tuple[str, str | None]]:
+    """What an f-string field can hold, as (regex, fixed value): the constants of
+    ``'a' if x else 'b'`` (longest first, each tried as literal text), else any text."""
     try:
         node = ast.parse(expression, mode="eval").body
     except SyntaxError:
-        return "(.+?)"
+        return [("(.+?)", None)]
     if isinstance(node, ast.IfExp) and all(isinstance(n, ast.Constant) and isinstance(n.value, str)
                                            for n in (node.body, node.orelse)):
-        return f"({re.escape(node.body.value)}|{re.escape(node.orelse.value)})"
-    return "(.+?)"
+        values = sorted({node.body.value, node.orelse.value}, key=len, reverse=True)
+        return [(re.escape(value), value) for value in values]
+    return [("(.+?)", None)]
 
 
 @functools.cache
-def korean_messages() -> tuple[dict[str, str], tuple[tuple[re.Pattern, str, tuple[str, ...]], ...]]:
+def korean_messages() -> tuple[dict[str, str], tuple[tuple[re.Pattern, str, tuple, dict], ...]]:
     """The compiled check-message catalog: exact messages, and templates as regexes.
 
     Returns:
-        ``(exact, templates)``: English -> Korean, and ``(regex, korean, placeholders)`` triples,
-        the templates with the most literal text first.
+        ``(exact, templates)``: English -> Korean, and ``(regex, korean, captured fields, fixed
+        fields)`` for each template variant, the ones with the most literal text first.
     """
     data = json.loads(_CATALOG.read_text(encoding="utf-8")) if _CATALOG.is_file() else {}
     exact: dict[str, str] = {}
     templates = []
     for english, korean in data.items():
-        parts = _PLACEHOLDER.split(english)  # literal, placeholder, literal, ...
+        parts = _PLACEHOLDER.split(english)  # literal, field, literal, ...
         if len(parts) == 1:
             exact[english] = korean
             continue
-        regex = "".join(re.escape(part) if i % 2 == 0 else _field_regex(part)
-                        for i, part in enumerate(parts))
-        literal = sum(len(part) for part in parts[::2])
-        templates.append((literal, re.compile(regex, re.S), korean, tuple(parts[1::2])))
+        fields = parts[1::2]
+        for choice in itertools.product(*(_field_options(name) for name in fields)):
+            regex = "".join(re.escape(part) if i % 2 == 0 else choice[i // 2][0]
+                            for i, part in enumerate(parts))
+            fixed = {name: value for name, (_, value) in zip(fields, choice, strict=True)
+                     if value is not None}
+            captured = tuple(name for name in fields if name not in fixed)
+            literal = sum(len(part) for part in parts[::2]) + sum(map(len, fixed.values()))
+            templates.append((literal, re.compile(regex, re.S), korean, captured, fixed))
     templates.sort(key=lambda item: -item[0])
     return exact, tuple(template[1:] for template in templates)
 
@@ -187,11 +195,12 @@ def translate_message(text: str, depth: int = 0) -> str:
         return exact[text]
     if depth > 2:
         return text
-    for regex, korean, names in templates:
+    for regex, korean, captured, fixed in templates:
         match = regex.fullmatch(text)
         if match is None:
             continue
-        values = dict(zip(names, (translate_message(v, depth + 1) for v in match.groups()),
+        values = dict(fixed)
+        values.update(zip(captured, (translate_message(v, depth + 1) for v in match.groups()),
                           strict=True))
         return _PLACEHOLDER.sub(lambda m, values=values: values.get(m.group(1), m.group(0)),
                                 korean)
