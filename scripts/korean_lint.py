@@ -64,13 +64,15 @@ def _blank(match: re.Match) -> str:
     return re.sub(r"\S", " ", match.group(0))
 
 
-def prose(markdown: str) -> str:
-    """The markdown with code, URLs, HTML, quotes and blockquote lines blanked (offsets kept)."""
+def prose(markdown: str, headings: bool = True) -> str:
+    """The markdown with code, URLs, HTML, quotes and blockquote lines (and, unless
+    ``headings``, heading lines) blanked, offsets kept."""
     text = _FENCE.sub(_blank, markdown)
     text = _CODE_SPAN.sub(_blank, text)
     text = _URL.sub(_blank, text)
     text = _QUOTED.sub(_blank, text)
-    return "\n".join(" " * len(line) if line.lstrip().startswith(">") else line
+    skip = (">",) if headings else (">", "#")
+    return "\n".join(" " * len(line) if line.lstrip().startswith(skip) else line
                      for line in text.split("\n"))
 
 
@@ -91,7 +93,7 @@ def glossary_problems(notebook: str, markdown: list[str], everything: list[str],
                 if word in text:
                     problems.append(f"{notebook}: '{word}' (write {term.korean}): "
                                     f"{_around(text, text.index(word))}")
-    text = prose("\n\n".join(markdown))
+    text = prose("\n\n".join(markdown), headings=False)  # glossed in the text, not in titles
     first_uses: list[tuple[int, int]] = []  # spans of terms introduced with their English
     for term in sorted(terms, key=lambda t: -len(t.korean)):
         found = [m.start() for m in re.finditer(re.escape(term.korean), text)]
