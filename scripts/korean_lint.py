@@ -188,8 +188,8 @@ def consistency_problems(notebook: str, english: str, korean: str) -> list[str]:
     problems = []
     if sorted(_LINK_TARGET.findall(english)) != sorted(_LINK_TARGET.findall(korean)):
         problems.append(f"{notebook}: links differ from the English: {english[:60]!r}")
-    spans = {m.group(0) for m in _CODE_SPAN.finditer(english)} - \
-        {m.group(0) for m in _CODE_SPAN.finditer(korean)}
+    spans = {" ".join(m.group(0).split()) for m in _CODE_SPAN.finditer(english)} - \
+        {" ".join(m.group(0).split()) for m in _CODE_SPAN.finditer(korean)}
     if spans:
         problems.append(f"{notebook}: code {sorted(spans)} of the English is missing: "
                         f"{english[:60]!r}")
@@ -209,7 +209,9 @@ def lint_catalog(name: str, po: polib.POFile, terms: list[Term]) -> list[str]:
                                  terms)
     for entry in markdown:
         problems += style_problems(name, entry.msgstr)
-        problems += [f"{name} {entry.msgctxt}: {p}" for p in emphasis_problems(entry.msgstr)]
+        trapped = emphasis_problems(entry.msgstr)
+        if len(trapped) > len(emphasis_problems(entry.msgid)):  # literal in the English too: meant
+            problems += [f"{name} {entry.msgctxt}: {p}" for p in trapped]
         problems += consistency_problems(f"{name} {entry.msgctxt}", entry.msgid, entry.msgstr)
     return problems
 
