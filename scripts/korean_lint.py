@@ -101,7 +101,7 @@ def glossary_problems(notebook: str, markdown: list[str], everything: list[str],
             continue
         start = found[0]
         end = start + len(term.korean)
-        paren = re.match(r"된?\(([^()\n]*)\)", text[end:])  # 사전 학습된(pretrained) too
+        paren = re.match(r"\**된?\(([^()\n]*)\)", text[end:])  # **어텐션**(attention), 학습된(...)
         if paren and any(paren.group(1).lower().endswith(form.lower()) for form in term.english):
             first_uses.append((start, end + paren.end()))  # "(class token)" introduces 토큰
         elif not any(s <= start < e for s, e in first_uses):
