@@ -479,7 +479,8 @@ def _marked(english: str, mark: str) -> str:
     """The English with a visible marker, after its first line when that is a heading."""
     first, sep, rest = english.partition("\n")
     if _HEADING.match(first):
-        return f"{first}\n\n{mark}\n{sep}{rest}" if rest else f"{first}\n\n{mark}"
+        return f"{first}\n\n{mark}\n\n{rest.lstrip(chr(10))}" if rest.strip() else \
+            f"{first}\n\n{mark}"
     return f"{mark}\n\n{english}"
 
 
