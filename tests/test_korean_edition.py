@@ -33,6 +33,11 @@ def expected() -> dict[Path, str]:
     return edition.expected_files()
 
 
+@pytest.fixture(scope="module")
+def sources() -> dict:
+    return edition.english_sources()
+
+
 def test_a_korean_notebook_for_every_english_one():
     assert [p.name for p in KOREAN] == [p.name for p in ENGLISH]
 
@@ -45,8 +50,8 @@ def test_a_regenerating_gives_byte_identical_files(expected):
 
 
 @pytest.mark.parametrize("name", [p.stem for p in ENGLISH] + ["exercises"])
-def test_b_every_english_piece_has_a_current_translation(name):
-    pieces = edition.english_sources()[name]
+def test_b_every_english_piece_has_a_current_translation(name, sources):
+    pieces = sources[name]
     index = edition._index(edition.load_catalog(name))
     missing = [f"{piece.context} ({state}): {piece.english[:70]!r}" for piece in pieces
                if (state := edition.translation(index, piece.context, piece.english)[0]) != "done"]
