@@ -11,6 +11,9 @@ Every failure says the same three things: what was expected, what came, and a hi
     [FAIL] patchify: images (2, 3, 32, 32), patch 16: expected shape (2, 4, 768), got
     (2, 768, 4). Hint: N patches of C·P·P values each, patches first
 
+In the Korean edition (its setup sets ``VIT_NOTEBOOKS_LANGUAGE=ko``) the same line prints in
+Korean, each part looked up in ``messages.ko.json`` (:mod:`helpers.setup.korean`).
+
 A check is a list of :class:`Case` objects and a *judge* handed to :func:`run_check`, which calls
 the answer on each case (clones of the inputs, so an answer that edits them in place cannot
 spoil the reference), turns an exception or a ``None`` into a failure, and keeps the largest
@@ -25,6 +28,7 @@ shape (``expected 3.98 (within 15 %), got 16. Hint: ...``).
 from __future__ import annotations
 
 import math
+import os
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -52,8 +56,14 @@ class CheckResult:
     passed: bool
     max_error: float
     message: str
+    #: A failure's (case, expected, got, hint), so the Korean edition can translate each part.
+    parts: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def __str__(self) -> str:
+        if os.environ.get("VIT_NOTEBOOKS_LANGUAGE") == "ko":  # the Korean edition's setup
+            from helpers.setup.korean import check_line
+
+            return check_line(self)
         mark = "PASS" if self.passed else "FAIL"
         error = f" (max error {self.max_error:.2e})" if math.isfinite(self.max_error) else ""
         return f"[{mark}] {self.name}: {self.message}{error}"
@@ -85,7 +95,7 @@ def fail(name: str, case: str, expected: str, got: str, hint: str = "",
     """A failing result in the shape every check uses: case, expected, got, hint."""
     where = f"{case}: " if case else ""
     message = f"{where}expected {expected}, got {got}" + (f". Hint: {hint}" if hint else "")
-    return CheckResult(name, False, float(error), message)
+    return CheckResult(name, False, float(error), message, (case, expected, got, hint))
 
 
 def failure(name: str, err: BaseException) -> CheckResult:

@@ -7,6 +7,8 @@
 ``network``     one bounded, cached probe of the model hub: online or not, decided once
 ``packages``    the course's version bounds, what a runtime lacks, and the setup's one install
                 (only what is missing or too old; never torch or torchvision)
+``korean``      the Korean edition (notebooks/ko/): detecting it, its font (NanumGothic), its
+                exercise messages
 ``run_time``    measured run-time estimates: time one batch of a cell's work on this machine,
                 extrapolate, print one line (:func:`~helpers.setup.run_time.announce`)
 ==============  ==============================================================================

@@ -24,6 +24,7 @@ from helpers.setup.config import (
     stand_in_checkpoint,
     weights_dir,
 )
+from helpers.setup.korean import detect_edition, use_korean_edition
 from helpers.setup.network import check_network
 from helpers.setup.packages import ensure_requirements
 
@@ -44,8 +45,10 @@ import os, subprocess, sys
 if "google.colab" in sys.modules:  # Colab: install the package, keep Colab's own torch
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                     "git+https://github.com/vit-notebooks/vit-notebooks"], check=True)
-elif os.path.isdir("../helpers") and "helpers" not in sys.modules:  # a local clone
-    sys.path.insert(0, os.path.abspath(".."))
+elif "helpers" not in sys.modules:  # a local clone: notebooks/, or notebooks/ko/ (Korean)
+    root = ".." if os.path.isdir("../helpers") else "../.."
+    if os.path.isdir(f"{root}/helpers"):
+        sys.path.insert(0, os.path.abspath(root))
 from helpers.setup import setup_notebook
 ENV = setup_notebook()"""
 
@@ -67,6 +70,7 @@ class Environment:
         device: ``"cuda"`` or ``"cpu"``.
         smoke: ``VIT_NOTEBOOKS_SMOKE`` is set (short CI-sized runs).
         data: Folder of offline data (``VIT_NOTEBOOKS_DATA``) or None.
+        edition: ``"en"``, or ``"ko"`` for the Korean edition (``notebooks/ko/``).
     """
 
     colab: bool
@@ -76,6 +80,7 @@ class Environment:
     device: str
     smoke: bool
     data: Path | None
+    edition: str = "en"
 
 
 def in_colab() -> bool:
@@ -132,7 +137,9 @@ def setup_notebook(*, quiet: bool = False) -> Environment:
     says what does not meet the bounds. Everywhere: sets ``KERAS_BACKEND=torch`` unless
     already set (it must be set before keras is imported), restores the inline figure
     backend, probes the network (at most a few seconds, once per kernel) and reports the
-    weights that will be used.
+    weights that will be used. In the Korean edition (``notebooks/ko/``, see
+    :mod:`helpers.setup.korean`) it also registers a Korean font for figures and switches the
+    exercise checks' messages to Korean.
 
     Args:
         quiet: Skip the printed report.
@@ -148,6 +155,8 @@ def setup_notebook(*, quiet: bool = False) -> Environment:
         output.enable_custom_widget_manager()
     os.environ.setdefault("KERAS_BACKEND", "torch")
     _use_inline_figures()
+    edition = detect_edition()
+    korean = use_korean_edition(install=colab or flag(INSTALL_ENV)) if edition == "ko" else ""
 
     import torch
 
@@ -155,7 +164,7 @@ def setup_notebook(*, quiet: bool = False) -> Environment:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     env = Environment(colab=colab, online=status.online, network=status.reason,
                       weights=weights_plan(status.online), device=device, smoke=smoke(),
-                      data=data_dir())
+                      data=data_dir(), edition=edition)
     if not quiet:
         versions = " · ".join(f"{name} {_version(name)}" for name in _VERSIONS)
         threads = torch.get_num_threads()
@@ -166,4 +175,6 @@ def setup_notebook(*, quiet: bool = False) -> Environment:
         print(packages)
         print(f"network: {status.reason}")
         print(env.weights)
+        if korean:
+            print(korean)
     return env
