@@ -6,7 +6,7 @@ Usage: python scripts/test_matrix.py [--sets "colab-2026.08 lowest"] [--no-pinne
 1. The matrix venvs (``.venvs/<set>``) are built in the background (``make install-matrix``:
    mostly downloads) while the pinned set's tests run (mostly CPU).
 2. The pinned set (``.venv``, ``constraints.txt``) runs every test and every notebook on both
-   cores, then the browser tests -- always, even after a failure above, so one failure never
+   cores (and two notebooks of the Korean edition), then the browser tests -- always, even after a failure above, so one failure never
    hides the other.
 3. Each other set runs the tests marked ``api`` and every notebook (see tests/conftest.py).
 4. A summary: set, Python, the versions that differ between sets, passed/failed, minutes.
@@ -29,6 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PARALLEL = ["-n", "2", "--dist", "loadscope"]  # both cores; a notebook's cells stay in one worker
 MATRIX_MARKS = ["-m", "(api or notebook) and not slow and not browser", "--ignore=tests/browser"]
+# The Korean edition's code is the English code (tests/test_korean_edition.py checks it token by
+# token), so the pinned set runs two of its notebooks: 01, and 04 with its explorer widget.
+KOREAN = ["notebooks/ko/01_torchvision_classification.ipynb",
+          "notebooks/ko/04_attention_by_hand.ipynb"]
 VERSIONS = ("transformers", "timm", "keras", "numpy", "ipywidgets", "peft")
 SUMMARY = re.compile(r"^=+ (.+?) in ([\d.]+)s")
 
@@ -117,7 +121,8 @@ def main(argv: list[str]) -> int:
     if not args.no_pinned:
         version, versions = describe(pinned_python)
         step = Step("pinned", version, versions)
-        run_pytest(step, pinned_python, [*PARALLEL, "--ignore=tests/browser", "--durations=25"],
+        run_pytest(step, pinned_python, [*PARALLEL, "tests", "notebooks", *KOREAN,
+                                         "--ignore=tests/browser", "--durations=25"],
                    args.log_dir / "pinned.log", env)
         steps.append(step)
     if not args.no_browser:
