@@ -22,8 +22,14 @@ compared: ``ulps`` units of float32 rounding at the tensor's own size.
   (``sqrt(3072)`` is about 55): a matmul, a softmax, a LayerNorm, a convolution.
 * ``ulps=DEEP`` (1024) covers a whole network: a ViT's logits after 12 blocks, gradients through
   it. The AMD case above was 6.6 units at the logits' size, so ``DEEP`` leaves a wide margin for
-  other processors while a real bug (GELU's tanh approximation instead of erf, a missing scale, a
-  wrong head order) still moves the output by thousands of units and fails.
+  other processors, while a real bug still fails: GELU's tanh approximation instead of erf moves
+  one layer's output by ~1,000 units (caught at ``ONE_LAYER``) and a ViT's logits by more than
+  ``DEEP`` (tests/test_by_hand.py fails in 8 places with it).
+
+On a GPU that lets float32 matmuls or convolutions run in TensorFloat-32 (Ampere and newer, e.g.
+Colab's A100 or L4: PyTorch allows it for cuDNN convolutions by default), the rounding step is
+TF32's ``2**-10`` instead of ``2**-23``; a tensor on such a device is compared at that step.
+Lower-precision results (float16, bfloat16) are compared at their own type's step.
 """
 
 from __future__ import annotations
@@ -35,8 +41,11 @@ EPS32 = float(torch.finfo(torch.float32).eps)  # 2**-23: float32's rounding step
 ONE_LAYER = 64
 DEEP = 1024
 
-__all__ = ["DEEP", "EPS32", "ONE_LAYER", "assert_same_maths", "assert_same_top_k",
-           "same_maths_tolerance"]
+__all__ = ["DEEP", "EPS32", "ONE_LAYER", "TF32_EPS", "assert_same_maths", "assert_same_top_k",
+           "rounding_step", "same_maths_tolerance"]
+
+
+TF32_EPS = 2.0 ** -10  # TensorFloat-32 keeps 10 mantissa bits
 
 
 def _as_tensor(value: object) -> torch.Tensor:
@@ -45,9 +54,29 @@ def _as_tensor(value: object) -> torch.Tensor:
     return torch.as_tensor(np.asarray(value))
 
 
+def rounding_step(*tensors: object) -> float:
+    """The relative rounding step of the coarsest computation behind ``tensors``.
+
+    float32 (and float64, compared as if float32: one side usually is) gives ``2**-23``;
+    float16 / bfloat16 their own step; a CUDA tensor where TensorFloat-32 is allowed ``2**-10``.
+    """
+    step = EPS32
+    for value in tensors:
+        if not isinstance(value, torch.Tensor):
+            continue
+        if value.dtype in (torch.float16, torch.bfloat16):
+            step = max(step, float(torch.finfo(value.dtype).eps))
+        if value.is_cuda and (torch.backends.cuda.matmul.allow_tf32
+                              or torch.backends.cudnn.allow_tf32):
+            step = max(step, TF32_EPS)
+    return step
+
+
 def same_maths_tolerance(*tensors: object, ulps: int = ONE_LAYER,
                          scale: float | None = None) -> float:
-    """The absolute tolerance ``ulps * eps32 * scale`` for float32 results of different kernels.
+    """The absolute tolerance ``ulps * step * scale`` for results of different kernels.
+
+    ``step`` is :func:`rounding_step` of the tensors: float32's ``2**-23`` on a CPU.
 
     Args:
         *tensors: the results compared; ``scale`` defaults to their largest magnitude (at least
@@ -62,7 +91,7 @@ def same_maths_tolerance(*tensors: object, ulps: int = ONE_LAYER,
     if scale is None:
         scale = max((float(_as_tensor(t).abs().max()) for t in tensors if _as_tensor(t).numel()),
                     default=0.0)
-    return ulps * EPS32 * max(scale, 1e-30)
+    return ulps * rounding_step(*tensors) * max(scale, 1e-30)
 
 
 def assert_same_maths(actual: object, expected: object, *, ulps: int = ONE_LAYER,
@@ -84,13 +113,14 @@ def assert_same_maths(actual: object, expected: object, *, ulps: int = ONE_LAYER
         raise AssertionError(f"shapes differ: {tuple(a.shape)} vs {tuple(e.shape)}"
                              + (f" ({msg})" if msg else ""))
     a64, e64 = a.to(torch.float64), e.to(torch.float64)
-    atol = same_maths_tolerance(a, e, ulps=ulps, scale=scale)
+    atol = same_maths_tolerance(actual, expected, ulps=ulps, scale=scale)  # device-aware
     worst = float((a64 - e64).abs().max()) if a.numel() else 0.0
     if not worst <= atol:  # also fails on NaN
         where = np.unravel_index(int((a64 - e64).abs().argmax()), tuple(a.shape))
         raise AssertionError(
             f"greatest difference {worst:.3g} at index {tuple(int(i) for i in where)} exceeds "
-            f"{ulps} float32 rounding steps at scale {atol / (ulps * EPS32):.3g} "
+            f"{ulps} rounding steps of {rounding_step(actual, expected):.2g} at scale "
+            f"{atol / (ulps * rounding_step(actual, expected)):.3g} "
             f"(tolerance {atol:.3g})" + (f": {msg}" if msg else ""))
 
 

@@ -58,6 +58,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=rank)  # stable: the order within each group is kept
 
 
+@pytest.hookimpl(optionalhook=True)  # without pytest-xdist (-p no:xdist) it is not called
 def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN201 - xdist's hook
     """With ``--dist loadscope`` (make test), each slow test is a unit of its own.
 
