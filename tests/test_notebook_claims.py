@@ -324,7 +324,7 @@ def cifar_probe(stand_in_models):
 
 
 def test_03_probe_beats_chance_by_30_points_and_pixels_by_20(cifar_probe):
-    """03 cell-22: the expectations printed as observations hold for the stand-in."""
+    """03 cell-24: the expectations printed as observations hold for the stand-in."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import make_pipeline
@@ -345,7 +345,7 @@ def test_03_probe_beats_chance_by_30_points_and_pixels_by_20(cifar_probe):
 
 
 def test_03_five_nearest_neighbours_share_the_class_30_points_over_chance(cifar_probe):
-    """03 cell-24."""
+    """03 cell-26."""
     ds, train, test = cifar_probe
     unit = torch.nn.functional.normalize
     neighbours = (unit(test, dim=1) @ unit(train, dim=1).T).topk(5, dim=1).indices   # (M, 5)
@@ -420,7 +420,7 @@ def test_05_knobs_concentrate_the_map(rollout_run):
 
 
 def test_05_each_class_map_lights_up_its_own_half(timm_stand_in, photos):
-    """05 cell-21 (the stand-in has a cat and a coffee class in its top 5, so the notebook
+    """05 cell-22 (the stand-in has a cat and a coffee class in its top 5, so the notebook
     needs no fallback) and cell-25 (each class map holds 62-72 % on its own half)."""
     from PIL import Image, ImageOps
 
