@@ -66,11 +66,11 @@ def main() -> None:
             for _ in range(args.repeat):
                 status, wall, cpu, before, after = run(notebook.resolve(), threads, args.out)
                 walls.append(wall)
-                print(f"| {notebook.name} | {threads} | {status} | {wall:.1f} | {cpu:.1f} | "
+                print(f"| {notebook} | {threads} | {status} | {wall:.1f} | {cpu:.1f} | "
                       f"{before:.2f} -> {after:.2f} |", flush=True)
             if args.repeat > 1:
                 median = statistics.median(walls)
-                print(f"| {notebook.name} | {threads} | median | {median:.1f} | | |")
+                print(f"| {notebook} | {threads} | median | {median:.1f} | | |")
 
 
 if __name__ == "__main__":
