@@ -1,9 +1,9 @@
 """What the notebooks' prose points to exists, and every notebook ends the same way.
 
 - Every "notebook NN" (also "notebooks 04–07", "notebooks 01, 04 and 05") in the notebooks and
-  the README names a notebook that is on disk, and each "What's next" names the notebook after
+  the READMEs names a notebook that is on disk, and each "What's next" names the notebook after
   it when there is one.
-- Every file path the notebooks and the README name (``helpers/...``, ``scripts/...``,
+- Every file path the notebooks and the READMEs name (``helpers/...``, ``scripts/...``,
   ``tests/...``, ``docs/...``, ``notebooks/...``, ``constraints/...``, ``.ci/...``) exists, and
   every dotted ``helpers.`` name in their prose imports.
 - Notebooks 01-07 (and any later notebook that has the section) close with "## Takeaways":
@@ -26,6 +26,7 @@ ENGLISH = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 ON_DISK = {int(p.name[:2]) for p in ENGLISH}
 TAKEAWAYS = "## Takeaways"
 REQUIRED_TAKEAWAYS = range(1, 8)                     # notebooks 01-07; later ones if they have it
+READMES = sorted(ROOT.glob("README*.md"))               # README.md, and its translations
 
 # "notebook 05", "Notebooks 04–07", "notebooks 01, 04 and 05", "notebooks 01–05 and 07"
 REFERENCE = re.compile(r"\b[Nn]otebooks? (\d\d(?:\s*[–-]\s*\d\d)?(?:(?:,\s*|\s+and\s+|\s+or\s+)"
@@ -63,8 +64,8 @@ def test_the_reference_pattern_reads_lists_and_ranges():
         [9], [4, 5, 6, 7], [1, 4, 5], [1, 2, 3, 4, 5, 7]]
 
 
-@pytest.mark.parametrize("path", [*NOTEBOOKS, ROOT / "README.md"],
-                         ids=[*_ids(NOTEBOOKS), "README.md"])
+@pytest.mark.parametrize("path", [*NOTEBOOKS, *READMES],
+                         ids=[*_ids(NOTEBOOKS), *(p.name for p in READMES)])
 def test_every_notebook_reference_is_a_notebook_on_disk(path: Path):
     missing = [f"{where}: notebook {n:02d} ({match!r})" for where, text in _texts(path)
                for match in REFERENCE.findall(text) for n in _numbers(match) if n not in ON_DISK]
@@ -84,8 +85,8 @@ def test_whats_next_names_the_next_notebook(path: Path):
         assert not named - ON_DISK, f"What's next names missing notebooks {sorted(named - ON_DISK)}"
 
 
-@pytest.mark.parametrize("path", [*NOTEBOOKS, ROOT / "README.md"],
-                         ids=[*_ids(NOTEBOOKS), "README.md"])
+@pytest.mark.parametrize("path", [*NOTEBOOKS, *READMES],
+                         ids=[*_ids(NOTEBOOKS), *(p.name for p in READMES)])
 def test_every_path_named_exists(path: Path):
     named = {match for _, text in _texts(path) for match in PATH.findall(text)}
     missing = sorted(p for p in named if not (ROOT / p.rstrip("/")).exists())
