@@ -74,7 +74,7 @@ PREDICTIONS = {
                    (197 / 50) ** 2),
     "white_pixel": (huggingface.check_white_pixel, huggingface.reference_white_pixel, 1.0),
     "hidden_state_size": (embeddings.check_hidden_state_size,
-                          embeddings.reference_hidden_state_size, 2 * 196 * 768),
+                          embeddings.reference_hidden_state_size, 2 * 256 * 1024),
     "uniform_weight": (attention.check_uniform_weight, attention.reference_uniform_weight, 1.0),
     "uniform_distance": (rollout.check_uniform_distance, rollout.reference_uniform_distance,
                          116.5 / 16),
@@ -102,7 +102,7 @@ def test_predictions_pass_when_right_and_fail_in_the_one_shape(check, reference,
 def test_prediction_values_are_the_ones_the_notebooks_teach():
     assert classification.reference_cost_ratio() == pytest.approx(197 / 50, rel=0.02)
     assert huggingface.reference_white_pixel() == pytest.approx((1 - 0.485) / 0.229, abs=1e-3)
-    assert embeddings.reference_hidden_state_size() == 2 * 197 * 768
+    assert embeddings.reference_hidden_state_size() == 2 * 257 * 1024   # ViT-L/14 at 224 px
     assert attention.reference_uniform_weight() == pytest.approx(1 / 197)
     assert keras_vit.reference_head_parameters() == 144 * 64 * 2048 + 2048
     assert dino.reference_uniform_mass_patches() == 118

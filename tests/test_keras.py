@@ -253,6 +253,7 @@ def test_train_restores_the_best_validation_epoch(tmp_path):
                        checkpoint=tmp_path / "b.weights.h5", num_classes=NUM_CLASSES, verbose=0)
     restored = tr.scores(tr.predict_logits(model, x[:32]), y[:32])["accuracy"]
     assert restored == pytest.approx(max(history["val_accuracy"]), abs=1e-6)
+    assert history["updates"] == [3, 6, 9]           # 48 images / 16 per update, epoch by epoch
     with pytest.raises(ValueError, match=".weights.h5"):
         tr.train(model, tr.SEED_RECIPE, x, y, x, y, 1, tmp_path / "b.h5", NUM_CLASSES)
 
@@ -348,9 +349,11 @@ def test_micro_batches_give_the_same_update_as_whole_batches(tmp_path):
     for micro in (None, 8):
         model = keras.models.clone_model(start)
         model.set_weights(start.get_weights())
-        tr.train(model, recipe, x, y, x, y, epochs=1, checkpoint=tmp_path / "m.weights.h5",
-                 num_classes=NUM_CLASSES, verbose=0, micro_batch=micro)
+        history = tr.train(model, recipe, x, y, x, y, epochs=1,
+                           checkpoint=tmp_path / "m.weights.h5", num_classes=NUM_CLASSES,
+                           verbose=0, micro_batch=micro)
         assert int(model.optimizer.iterations.numpy()) == 1  # one update either way
+        assert history["updates"] == [1]                        # ... and train() reports it
         weights[micro] = model.get_weights()
     for whole, accumulated, before in zip(weights[None], weights[8], start.get_weights(),
                                           strict=True):

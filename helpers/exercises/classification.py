@@ -160,6 +160,7 @@ def check_cost_ratio(prediction: float) -> CheckResult:
     """Predict, then verify: how many times ViT-B/16 costs ViT-B/32 (197 against 50 tokens)."""
     return check_prediction(
         "cost_ratio", prediction, reference_cost_ratio(), 0.15,
-        "a cost growing with the square of the tokens would give (197 / 50)² ≈ 15.5; the linear "
-        "layers (12·D² multiply-adds per token and block) dominate, so the cost follows N",
+        "the ratio is ViT-B/16's cost ÷ ViT-B/32's, so above 1 (below 1 is the ratio upside "
+        "down); a cost growing with the square of the tokens would give (197 / 50)² ≈ 15.5; the "
+        "linear layers (12·D² multiply-adds per token and block) dominate, so the cost follows N",
         what="ViT-B/16 GMACs ÷ ViT-B/32 GMACs")

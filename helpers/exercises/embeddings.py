@@ -173,17 +173,20 @@ def check_knn_predict(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, in
 
 
 def reference_hidden_state_size() -> int:
-    """Numbers in ``last_hidden_state`` for 2 photos in a ViT-B/16-shaped ``ViTModel``.
+    """Numbers in ``last_hidden_state`` for 2 photos in a ViT-L/14-shaped ``ViTModel``.
 
-    Runs a one-block ``ViTModel`` with ViT-B/16's sizes (random weights: the shape does not
-    depend on the weights or the depth) on a (2, 3, 224, 224) batch of zeros.
+    Notebook 03 shows ViT-B/16's (batch, 197, 768), so the prediction asks for another patch
+    size and width: ViT-L/14 at 224 px, D = 1024. Runs a one-block ``ViTModel`` of that shape
+    (random weights: the shape does not depend on the weights or the depth) on a
+    (2, 3, 224, 224) batch of zeros.
     """
     from transformers import ViTConfig, ViTModel
 
-    config = ViTConfig(hidden_size=768, num_hidden_layers=1, image_size=224, patch_size=16)
+    config = ViTConfig(hidden_size=1024, num_hidden_layers=1, num_attention_heads=16,
+                       intermediate_size=4096, image_size=224, patch_size=14)
     model = ViTModel(config, add_pooling_layer=False).eval()
     with torch.inference_mode():
-        states = model(pixel_values=torch.zeros(2, 3, 224, 224)).last_hidden_state  # (2, 197, 768)
+        states = model(pixel_values=torch.zeros(2, 3, 224, 224)).last_hidden_state  # (2, 257, 1024)
     return int(states.numel())
 
 
@@ -191,5 +194,5 @@ def check_hidden_state_size(prediction: int) -> CheckResult:
     """Predict, then verify: how many numbers ``last_hidden_state`` holds for 2 photos."""
     return check_prediction(
         "hidden_state_size", prediction, reference_hidden_state_size(), 0.0,
-        "one 768-long vector per token and photo: (224 / 16)² = 196 patches plus the class token",
-        relative=False, what="last_hidden_state.numel() for 2 photos")
+        "one 1024-long vector per token and photo: (224 / 14)² = 256 patches plus the class token",
+        relative=False, what="last_hidden_state.numel() for 2 photos in ViT-L/14")

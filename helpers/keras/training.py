@@ -200,7 +200,10 @@ def train(model: keras.Model, recipe: TrainingRecipe, x_train: np.ndarray, y_tra
 
     Returns:
         The Keras history of the epochs run now: metric name -> one value per epoch
-        (``val_*`` for validation).
+        (``val_*`` for validation), plus ``updates``: the optimiser updates made by the end of
+        each epoch, counted from the start of the run (a resumed run includes the earlier
+        ones). Read them here: restoring the best checkpoint also restores the optimiser's
+        counter to that epoch's.
 
     Raises:
         ValueError: a bad ``checkpoint`` name, ``epochs`` or ``micro_batch``; ``resume``
@@ -229,12 +232,26 @@ def train(model: keras.Model, recipe: TrainingRecipe, x_train: np.ndarray, y_tra
         checkpoint_record(checkpoint).unlink(missing_ok=True)
     best = ResumableCheckpoint(str(checkpoint), monitor="val_accuracy", save_best_only=True,
                                save_weights_only=True, initial_value_threshold=best_so_far)
+    counter = _UpdateCounter()
     history = model.fit(x_train, y_train, batch_size=fit_batch, epochs=epochs,
                         initial_epoch=done, validation_data=(x_val, y_val),
-                        callbacks=[best, *callbacks], verbose=verbose)
+                        callbacks=[best, counter, *callbacks], verbose=verbose)
     if checkpoint.is_file():
         model.load_weights(str(checkpoint))
-    return {name: [float(v) for v in values] for name, values in history.history.items()}
+    record = {name: [float(v) for v in values] for name, values in history.history.items()}
+    record["updates"] = [float(n) for n in counter.updates]
+    return record
+
+
+class _UpdateCounter(keras.callbacks.Callback):
+    """Reads the optimiser's update counter at the end of every epoch (``updates``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.updates: list[int] = []
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        self.updates.append(int(ops.convert_to_numpy(self.model.optimizer.iterations)))
 
 
 def predict_logits(model: keras.Model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
