@@ -28,6 +28,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PARALLEL = ["-n", "2", "--dist", "loadscope"]  # both cores; a notebook's cells stay in one worker
+# Two workers on two cores: each worker, and the notebook kernel it starts, computes on one thread.
+# With torch's default (a thread per core) four threads fight over two cores, and OpenMP's
+# spinning makes a notebook 5-10 times slower (notebook 06: 374 s instead of 48 s, same load).
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 MATRIX_MARKS = ["-m", "(api or notebook) and not slow and not browser", "--ignore=tests/browser"]
 # The Korean edition's code is the English code (tests/test_korean_edition.py checks it token by
 # token), so the pinned set runs two of its notebooks: 01, and 04 with its explorer widget.
@@ -125,7 +129,7 @@ def main(argv: list[str]) -> int:
         english = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]
         run_pytest(step, pinned_python, [*PARALLEL, "tests", *english, *KOREAN,
                                          "--ignore=tests/browser", "--durations=25"],
-                   args.log_dir / "pinned.log", env)
+                   args.log_dir / "pinned.log", {**env, **ONE_THREAD})
         steps.append(step)
     if not args.no_browser:
         version, versions = describe(pinned_python)
@@ -148,7 +152,8 @@ def main(argv: list[str]) -> int:
             version, versions = describe(python)
             step = Step(name, version, versions)
             run_pytest(step, python, [*PARALLEL, *MATRIX_MARKS, "--durations=25"],
-                       args.log_dir / f"{name}.log", {**env, "VIT_NOTEBOOKS_MATRIX_SET": name})
+                       args.log_dir / f"{name}.log",
+                       {**env, **ONE_THREAD, "VIT_NOTEBOOKS_MATRIX_SET": name})
             steps.append(step)
 
     total = (time.monotonic() - started) / 60
