@@ -11,6 +11,7 @@ from helpers.maps.reliability import (
     MIN_IMAGES,
     bootstrap_coverage,
     bootstrap_interval,
+    agreement_verdict,
     held_out_lead,
     kendall_tau,
     lead_verdict,
@@ -67,6 +68,10 @@ def test_ranking_agreement_of_two_metrics():
     assert low < 0 < high  # unrelated rankings: τ's interval spans zero
     with pytest.raises(ValueError, match="same methods"):
         ranking_agreement(first, {"m0": first["m0"]})
+    assert agreement_verdict(0.1, 0.5, 40) == "agree beyond chance"
+    assert agreement_verdict(-0.5, -0.1, 40) == "rank the methods in opposite orders"
+    assert agreement_verdict(-0.1, 0.5, 40) == "cannot be told from unrelated rankings"
+    assert agreement_verdict(0.1, 0.5, 4).startswith("too few images")
 
 
 def test_held_out_lead_and_its_verdict():

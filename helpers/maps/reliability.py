@@ -36,7 +36,8 @@ from typing import Any
 import torch
 
 __all__ = ["MIN_IMAGES", "bootstrap_interval", "bootstrap_coverage", "kendall_tau",
-           "ranking_agreement", "HeldOutLead", "held_out_lead", "lead_verdict"]
+           "ranking_agreement", "agreement_verdict", "HeldOutLead", "held_out_lead",
+           "lead_verdict"]
 
 #: Fewest images behind an interval before a lead may be called robust: from 20 images the
 #: percentile bootstrap's 95 % interval covers the true mean at least 93 % of the time on
@@ -160,6 +161,23 @@ def ranking_agreement(first: Mapping[str, Any], second: Mapping[str, Any],
     tail = (1 - confidence) / 2
     low, high = torch.quantile(taus, torch.tensor([tail, 1 - tail], dtype=torch.float64))
     return tau, float(low), float(high)
+
+
+def agreement_verdict(low: float, high: float, n: int, min_images: int = MIN_IMAGES) -> str:
+    """Words for an interval of Kendall's τ between two rankings (see :func:`ranking_agreement`).
+
+    Args:
+        low: Lower end of τ's interval.
+        high: Upper end.
+        n: Images the interval rests on.
+        min_images: Fewest images for a verdict.
+    """
+    if n < min_images:
+        return f"too few images to tell (n = {n} < {min_images})"
+    if low > 0:
+        return "agree beyond chance"
+    return "rank the methods in opposite orders" if high < 0 else \
+        "cannot be told from unrelated rankings"
 
 
 def lead_verdict(low: float, high: float, n: int, min_images: int = MIN_IMAGES) -> str:
