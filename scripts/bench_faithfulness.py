@@ -57,7 +57,7 @@ def photos(count: int) -> list:
 
 
 def load_average() -> str:
-    return "{:.1f}".format(os.getloadavg()[0])
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 def timed(function, repeats: int) -> tuple[float, object, str]:

@@ -9,9 +9,9 @@ import torch
 
 from helpers.maps.reliability import (
     MIN_IMAGES,
+    agreement_verdict,
     bootstrap_coverage,
     bootstrap_interval,
-    agreement_verdict,
     held_out_lead,
     kendall_tau,
     lead_verdict,
