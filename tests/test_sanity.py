@@ -18,6 +18,7 @@ from helpers.maps.sanity import (
     independent_randomisation,
     map_similarity,
     randomisation_cascade,
+    rank_by_abs_correlation,
     rank_correlation,
     reinitialise,
 )
@@ -174,3 +175,20 @@ def test_rank_correlation_with_ties():
     assert average_ranks(torch.tensor([5.0, 1.0, 5.0, 3.0])).tolist() == [3.5, 1.0, 3.5, 2.0]
     with pytest.raises(ValueError, match="same shape"):
         rank_correlation(a, a[:, :10])
+
+
+def test_ranking_by_abs_rho_flags_a_constant_map():
+    maps = torch.rand(4, 49, generator=torch.Generator().manual_seed(1))
+    trained = {"reversed": maps, "kept": maps, "changed": maps, "collapsed": maps}
+    noise = torch.rand(4, 49, generator=torch.Generator().manual_seed(2))
+    randomised = {"reversed": -maps, "kept": maps + 0.05 * noise, "changed": noise,
+                  "collapsed": torch.zeros(4, 49)}  # a map that fell to a constant
+    rho = {m: rank_correlation(trained[m], randomised[m]) for m in trained}
+    assert torch.isnan(rho["collapsed"]).all()  # undefined, not a perfect 0
+    ranking = rank_by_abs_correlation(rho)
+    assert [r.method for r in ranking] == ["changed", "kept", "reversed", "collapsed"]
+    assert ranking[0].mean_abs < 0.5 and ranking[-1].undefined == 4 == ranking[-1].total
+    assert ranking[1].mean_abs > 0.9 and ranking[2].mean_abs > 0.9  # -1 counts as unchanged
+    partly = rank_by_abs_correlation({"a": torch.tensor([0.9, float("nan")]),
+                                      "b": torch.tensor([0.95, 0.9])})
+    assert [r.method for r in partly] == ["b", "a"] and partly[1].undefined == 1

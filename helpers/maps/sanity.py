@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,7 +41,8 @@ from torch import nn
 from helpers.models.libraries import hf_layers, hf_top, library_of, unwrap
 
 __all__ = ["cascade_stages", "reinitialise", "randomisation_cascade", "independent_randomisation",
-           "average_ranks", "rank_correlation", "map_similarity"]
+           "average_ranks", "rank_correlation", "map_similarity", "RankedMethod",
+           "rank_by_abs_correlation"]
 
 
 def _with_parameters(module: nn.Module | None) -> bool:
@@ -280,3 +281,42 @@ def map_similarity(trained: torch.Tensor, randomised: torch.Tensor) -> dict[str,
     """
     return {"signed": rank_correlation(trained, randomised),
             "absolute": rank_correlation(trained.abs(), randomised.abs())}
+
+
+@dataclasses.dataclass(frozen=True)
+class RankedMethod:
+    """One method's place in the sanity check.
+
+    Attributes:
+        method: The method's name.
+        mean_abs: Mean |ρ| over its defined values (NaN when none is defined).
+        undefined: How many of its values are undefined (a constant map).
+        total: How many values there are.
+    """
+
+    method: str
+    mean_abs: float
+    undefined: int
+    total: int
+
+
+def rank_by_abs_correlation(correlations: Mapping[str, Any]) -> list[RankedMethod]:
+    """Methods ranked by how much their maps changed: smallest mean |ρ| first.
+
+    A ρ near -1 is as much "unchanged" as one near +1 (the same order, reversed), so the rank
+    uses |ρ|. A method with any undefined ρ (its map was constant) is flagged: it comes after
+    every method whose ρ is always defined, never first because a collapsed map has no ρ.
+
+    Args:
+        correlations: Method -> (...) ρ values (e.g. (stages, B)), NaN where undefined.
+
+    Returns:
+        :class:`RankedMethod` per method, best first.
+    """
+    ranked = []
+    for method, values in correlations.items():
+        rho = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
+        defined = rho[~torch.isnan(rho)]
+        mean = float(defined.abs().mean()) if defined.numel() else float("nan")
+        ranked.append(RankedMethod(method, mean, rho.numel() - defined.numel(), rho.numel()))
+    return sorted(ranked, key=lambda r: (r.undefined > 0, np.isnan(r.mean_abs), r.mean_abs))
