@@ -16,7 +16,9 @@ patches are rather than to what they showed.
 A ViT allows a removal a CNN does not: ``"tokens"`` **drops the removed patch tokens from the
 sequence**. The kept patch tokens, each with its own position embedding, and the class token go
 through the blocks; nothing is filled in, and every forward pass is cheaper by the tokens it
-lacks. :func:`kept_tokens` does it with a forward hook at the one point where every library
+lacks. It is not a perfect removal either: the kept positions still tell the model where the
+mask is, and a short sequence is an unusual input for a ViT trained on whole images.
+:func:`kept_tokens` does it with a forward hook at the one point where every library
 has added the position embeddings and not yet run a block:
 
 - **timm** ``VisionTransformer`` (1.0.17 to 1.0.31, checked in both sources): ``forward_features``
