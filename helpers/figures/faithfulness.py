@@ -270,6 +270,7 @@ def ablation_figure(counts: Sequence[int], drops: Mapping[str, Mapping[str, Any]
             ax.errorbar(counts, mean, yerr=np.stack([mean - low, high - mean]), marker="o",
                         markersize=4, capsize=3, label=label, **style)
         ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xticks(list(counts))
         ax.set_xlabel("heads switched off")
         ax.set_title(panel, fontsize=9)
         ax.grid(alpha=0.3)

@@ -13,8 +13,8 @@ lead, and whether two metrics agree on the ranking of the methods (Tomsett et al
   measures the lead on the other half, which played no part in the choice.
 - **Too few images**: the percentile bootstrap covers the true mean less often than it
   claims when n is small (:func:`bootstrap_coverage` measures it: about 79 % at n = 4, 88 %
-  at n = 8, 93 % from n = 20 for normal data, a few points less for skewed data). A lead
-  is therefore called robust only from :data:`MIN_IMAGES` images on.
+  at n = 8, about 93 % from n = 20 on for normal data, a few points less for skewed data).
+  A lead is therefore called robust only from :data:`MIN_IMAGES` images on.
 - **Metric agreement**: if deletion and insertion (or two kinds of removal) rank the nine
   methods differently, at least one of them is not measuring faithfulness alone.
   :func:`ranking_agreement` gives Kendall's τ between the two rankings with a bootstrap
@@ -40,8 +40,9 @@ __all__ = ["MIN_IMAGES", "bootstrap_interval", "bootstrap_coverage", "kendall_ta
            "lead_verdict"]
 
 #: Fewest images behind an interval before a lead may be called robust: from 20 images the
-#: percentile bootstrap's 95 % interval covers the true mean at least 93 % of the time on
-#: normal data (measured by :func:`bootstrap_coverage`; tests/test_reliability.py).
+#: percentile bootstrap's 95 % interval covers the true mean about 93 % of the time on normal
+#: data, against 89 % at 8 and 80 % at 4 (measured by :func:`bootstrap_coverage`;
+#: tests/test_reliability.py).
 MIN_IMAGES = 20
 
 
@@ -78,13 +79,14 @@ def bootstrap_interval(values: Any, confidence: float = 0.95, resamples: int = 2
     return float(data.mean()), float(low), float(high)
 
 
-def bootstrap_coverage(n: int, confidence: float = 0.95, trials: int = 400,
+def bootstrap_coverage(n: int, confidence: float = 0.95, trials: int = 4000,
                        resamples: int = 500, skewed: bool = False, seed: int = 0) -> float:
     """How often a percentile bootstrap interval from ``n`` values covers the true mean.
 
     Draws ``trials`` samples of ``n`` values from a known distribution (standard normal, or
     exponential when ``skewed``), builds each one's interval as :func:`bootstrap_interval`
-    does, and counts how many contain the distribution's mean.
+    does, and counts how many contain the distribution's mean. With 4,000 trials the answer
+    is good to about ±0.4 percentage points (one standard error).
 
     Returns:
         The share of intervals that cover the mean (the nominal value is ``confidence``).
@@ -92,14 +94,19 @@ def bootstrap_coverage(n: int, confidence: float = 0.95, trials: int = 400,
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer; got {n!r}.")
     generator = torch.Generator().manual_seed(seed)
-    uniform = torch.rand(trials, n, generator=generator, dtype=torch.float64)
-    data = -torch.log1p(-uniform) if skewed else torch.special.ndtri(uniform)  # (T, n)
-    truth = 1.0 if skewed else 0.0
-    picks = torch.randint(n, (trials, resamples, n), generator=generator)
-    means = data.gather(1, picks.reshape(trials, -1)).reshape(trials, resamples, n).mean(-1)
     tail = (1 - confidence) / 2
-    bounds = torch.quantile(means, torch.tensor([tail, 1 - tail], dtype=torch.float64), dim=1)
-    return float(((bounds[0] <= truth) & (truth <= bounds[1])).double().mean())
+    levels = torch.tensor([tail, 1 - tail], dtype=torch.float64)
+    truth = 1.0 if skewed else 0.0
+    covered = 0
+    for start in range(0, trials, 250):  # in chunks: memory stays below ~30 MB per 100 values
+        count = min(250, trials - start)
+        uniform = torch.rand(count, n, generator=generator, dtype=torch.float64)
+        data = -torch.log1p(-uniform) if skewed else torch.special.ndtri(uniform)  # (T, n)
+        picks = torch.randint(n, (count, resamples * n), generator=generator)
+        means = data.gather(1, picks).reshape(count, resamples, n).mean(-1)  # (T, resamples)
+        low, high = torch.quantile(means, levels, dim=1)
+        covered += int(((low <= truth) & (truth <= high)).sum())
+    return covered / trials
 
 
 def kendall_tau(a: Any, b: Any) -> torch.Tensor:
