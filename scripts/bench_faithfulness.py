@@ -16,11 +16,15 @@ package-shipped samples, then CIFAR-10 test images) the script computes the nine
    tokens dropped (``baseline="tokens"``) and with grey fill. Goal: tokens ≥ 1.8× cheaper.
 3. the seconds per image of every method (occlusion window ``--occlusion``).
 
-Prints Markdown tables with the load average before and after each measurement. Times depend on
-the machine and its load; compare runs made on the same quiet machine.
+Prints Markdown tables with wall and CPU seconds and the load average before and after each
+measurement. Times depend on the machine and its load; compare runs made on the same quiet
+machine.
 
 Usage: python scripts/bench_faithfulness.py [--images 16] [--steps 14] [--draws 2]
        [--batch 64] [--occlusion 32] [--repeats 1]
+
+Set OMP_NUM_THREADS=1 on a machine that other jobs keep busy: two threads that wait for each
+other's time slice make every small operation slow and the comparison meaningless.
 """
 
 from __future__ import annotations
@@ -60,14 +64,17 @@ def load_average() -> str:
     return f"{os.getloadavg()[0]:.1f}"
 
 
-def timed(function, repeats: int) -> tuple[float, object, str]:
-    """Median seconds of ``repeats`` calls, the last result, and the load before / after."""
-    times, result, before = [], None, load_average()
+def timed(function, repeats: int) -> tuple[float, float, object, str]:
+    """Median wall seconds and median CPU seconds of ``repeats`` calls, the last result, and
+    the load before / after. CPU seconds (this process) move less with other jobs' load."""
+    walls, cpus, result, before = [], [], None, load_average()
     for _ in range(repeats):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         result = function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result, f"{before} / {load_average()}"
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus), result, \
+        f"{before} / {load_average()}"
 
 
 class Counter:
@@ -112,6 +119,11 @@ def main() -> None:
     explanation_maps(loaded, pixels[:1], classes[:1], occlusion_window=args.occlusion)  # warm-up
     found = explanation_maps(loaded, pixels, classes, occlusion_window=args.occlusion)
 
+    def curves(baseline, modes) -> list:
+        return [perturbation_curves(loaded, pixels, found.maps, classes, mode=mode,
+                                    steps=args.steps, baseline=baseline, draws=args.draws,
+                                    batch_size=args.batch) for mode in modes]
+
     rows = []
     for label, baseline, modes in [("both curves, RISE (grey / blur)", None, MODES),
                                    ("both curves, tokens", "tokens", MODES),
@@ -119,31 +131,30 @@ def main() -> None:
                                    ("deletion curve, tokens", "tokens", ("deletion",))]:
         counter = Counter(model)
         try:
-            seconds, _, loads = timed(lambda baseline=baseline, modes=modes: [perturbation_curves(
-                loaded, pixels, found.maps, classes, mode=mode, steps=args.steps,
-                baseline=baseline, draws=args.draws, batch_size=args.batch) for mode in modes],
-                args.repeats)
+            wall, cpu, _, loads = timed(lambda b=baseline, m=modes: curves(b, m), args.repeats)
         finally:
             counter.handle.remove()
         images, tokens = counter.images // args.repeats, counter.tokens // args.repeats
-        rows.append((label, images, tokens, seconds, loads))
+        rows.append((label, images, tokens, wall, cpu, loads))
+        if label.startswith("both curves, RISE"):  # the yardstick, measured right after
+            alone = timed(lambda n=images: forward_alone(model, n, args.batch, pixels.shape[-1]),
+                          args.repeats)
+            rows.append((f"forward passes alone (batch {args.batch}, fused)", images,
+                         images * (model.patch_embed.num_patches + model.num_prefix_tokens),
+                         alone[0], alone[1], alone[3]))
 
-    print("| curves of nine maps | images run | tokens run | seconds | load before / after |")
-    print("|---|---:|---:|---:|---|")
-    for label, images, tokens, seconds, loads in rows:
-        print(f"| {label} | {images} | {tokens} | {seconds:.1f} | {loads} |")
-
-    label, images, _, curves_s, _ = rows[0]
-    alone_s, _, loads = timed(lambda: forward_alone(model, images, args.batch, pixels.shape[-1]),
-                             args.repeats)
-    print(f"\n| {images} images | seconds | load before / after | ratio |")
-    print("|---|---:|---|---:|")
-    print(f"| forward passes alone (batch {args.batch}, fused) | {alone_s:.1f} | {loads} | 1.00 |")
-    print(f"| {label}, everything included | {curves_s:.1f} | {rows[0][4]} | "
-          f"{curves_s / alone_s:.2f} (goal ≤ 1.2) |")
-    fill_s, tokens_s = rows[2][3], rows[3][3]
-    print(f"\ntoken removal makes a full deletion curve {fill_s / tokens_s:.2f}× cheaper than grey "
-          f"fill (goal ≥ 1.8; {rows[3][2] / rows[2][2]:.0%} of the tokens)")
+    print("| curves of nine maps | images run | tokens run | wall s | CPU s "
+          "| load before / after |")
+    print("|---|---:|---:|---:|---:|---|")
+    for label, images, tokens, wall, cpu, loads in rows:
+        print(f"| {label} | {images} | {tokens} | {wall:.1f} | {cpu:.1f} | {loads} |")
+    rise, alone = rows[0], rows[1]
+    print(f"\nRISE curves against the forward passes they need, alone: {rise[3] / alone[3]:.2f}× "
+          f"wall, {rise[4] / alone[4]:.2f}× CPU (goal ≤ 1.2)")
+    fill, tokens = rows[3], rows[4]
+    print(f"token removal makes a full deletion curve {fill[3] / tokens[3]:.2f}× (wall), "
+          f"{fill[4] / tokens[4]:.2f}× (CPU) cheaper than grey fill (goal ≥ 1.8; "
+          f"{tokens[2] / fill[2]:.0%} of the tokens)")
 
     print(f"\n| method ({len(pixels)} images, occlusion window {args.occlusion} px) "
           "| seconds per image |")
