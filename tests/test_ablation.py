@@ -1,6 +1,8 @@
 """Head ablation (helpers.maps.ablation): switching a head off equals zeroing its columns of the
 output projection, per image; nothing stays hooked afterwards (logits bit-identical); the
-importance ranking and the head sets have the right counts; unsupported models are refused."""
+signed Σ A ⊙ ∇A of a head equals the gradient of the logit with respect to a gate on it, and a
+finite difference of that gate at 1; mean ablation replaces a head by its mean output; random
+heads matched by layer; unsupported models are refused."""
 
 from __future__ import annotations
 
@@ -13,8 +15,12 @@ from helpers.maps.ablation import (
     ablate_heads,
     ablation_scores,
     attention_blocks,
+    gate_gradients,
+    head_gates,
     head_importance,
+    head_means,
     random_heads,
+    random_heads_like,
     top_heads,
 )
 from helpers.maps.attribution import own_class_gradients
@@ -54,32 +60,89 @@ def test_a_switched_off_head_equals_zeroed_projection_columns(tiny_random_timm, 
 
 
 def test_hooks_come_off_after_an_error(tiny_random_timm, pixels):
-    with pytest.raises(ValueError, match="heads holds 3 images but the forward pass has 1"):
+    with pytest.raises(ValueError, match="gates hold 3 images but the forward pass has 1"):
         with ablate_heads(tiny_random_timm, torch.zeros(3, 12, 3, dtype=torch.bool)):
             tiny_random_timm.model(pixels[:1])
     assert _hooks(tiny_random_timm.model) == 0
+
+
+def test_the_head_gate_gradient_is_signed_attention_times_gradient_and_a_finite_difference():
+    from tiny_vits import DEPTH, HEADS, IMAGE_SIZE, tiny_timm
+
+    model = tiny_timm(seed=2).double()  # float64: the finite difference is then exact enough
+    pixels = torch.randn(2, 3, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.float64,
+                         generator=torch.Generator().manual_seed(3))
+    classes = torch.tensor([1, 4])
+    attentions, gradients, _ = own_class_gradients(model, pixels, classes)
+    importance = head_importance(attentions, gradients)  # (2, L, H)
+    by_autograd = gate_gradients(model, pixels, classes)
+    scale = float(importance.abs().max())
+    assert scale > 0 and torch.allclose(by_autograd, importance, atol=1e-6 * scale, rtol=0)
+    step = 1e-5
+    finite = torch.zeros(2, DEPTH, HEADS, dtype=torch.float64)
+    for layer in range(DEPTH):
+        for head in range(HEADS):
+            ends = []
+            for sign in (1, -1):
+                gates = torch.ones(2, DEPTH, HEADS, dtype=torch.float64)
+                gates[:, layer, head] += sign * step
+                with head_gates(model, gates), torch.no_grad():
+                    ends.append(model(pixels)[torch.arange(2), classes])
+            finite[:, layer, head] = (ends[0] - ends[1]) / (2 * step)
+    # central difference: error O(step²) of the logit's curvature; importance is float32
+    assert torch.allclose(finite.float(), importance, atol=1e-5 * scale, rtol=0)
+    assert (importance < 0).any() and (importance > 0).any()  # signed, not clamped
 
 
 def test_scores_importance_and_head_sets(tiny_random_timm, pixels):
     classes = tiny_random_timm.logits(pixels).argmax(-1)
     attentions, gradients, _ = own_class_gradients(tiny_random_timm, pixels, classes)
     importance = head_importance(attentions, gradients)  # (3, 12, 3)
-    assert importance.shape == (3, 12, 3) and (importance >= 0).all()
-    manual = (gradients[5, 1, 2] * attentions[5, 1, 2]).clamp_min(0).sum()
-    assert torch.allclose(importance[1, 5, 2], manual)
+    assert importance.shape == (3, 12, 3)
+    manual = (gradients[5, 1, 2] * attentions[5, 1, 2]).sum()
+    assert torch.allclose(importance[1, 5, 2], manual, atol=1e-6 * float(manual.abs()) + 1e-9)
     ranked = top_heads(importance, 4)
     assert ranked.sum(dim=(1, 2)).tolist() == [4, 4, 4]
     assert importance[ranked].min() >= importance[~ranked].reshape(3, -1).max(-1).values.min()
     drawn = random_heads(3, 12, 3, 5, seed=1)
     assert drawn.sum(dim=(1, 2)).tolist() == [5, 5, 5] and torch.equal(
         drawn, random_heads(3, 12, 3, 5, seed=1))
+    matched = random_heads_like(ranked, seed=2)
+    assert torch.equal(matched.sum(-1), ranked.sum(-1))  # as many per layer, other heads
+    assert not torch.equal(matched, ranked)
     sets = torch.stack([torch.zeros_like(ranked), ranked, drawn], dim=1)  # (3, 3, 12, 3)
     scores = ablation_scores(tiny_random_timm, pixels, classes, sets, batch_size=4)
-    probs = tiny_random_timm.logits(pixels).softmax(-1)[torch.arange(3), classes]
-    assert scores.shape == (3, 3) and torch.allclose(scores[:, 0], probs, atol=1e-5)
+    logits = tiny_random_timm.logits(pixels)
+    probs = logits.softmax(-1)[torch.arange(3), classes]
+    assert scores.probabilities.shape == scores.logits.shape == (3, 3)
+    assert torch.allclose(scores.probabilities[:, 0], probs, atol=1e-5)
+    assert torch.allclose(scores.logits[:, 0], logits[torch.arange(3), classes], atol=1e-4)
     with ablate_heads(tiny_random_timm, ranked), torch.no_grad():
         by_hand = tiny_random_timm.model(pixels).softmax(-1)[torch.arange(3), classes]
-    assert torch.allclose(scores[:, 1], by_hand, atol=1e-5)
+    assert torch.allclose(scores.probabilities[:, 1], by_hand, atol=1e-5)
+
+
+def test_mean_ablation_replaces_a_head_by_its_mean_output(tiny_random_timm, pixels):
+    model = tiny_random_timm.model
+    means = head_means(tiny_random_timm, pixels, batch_size=2)  # (12, 197, 192)
+    assert means.shape == (12, 197, 192)
+    seen = {}
+    handle = model.blocks[3].attn.proj.register_forward_hook(  # sees the input as changed
+        lambda module, args, out: seen.update(x=args[0].detach().clone()))
+    try:
+        heads = torch.zeros(12, 3, dtype=torch.bool)
+        heads[3, 1] = True
+        with torch.no_grad():
+            model(pixels)
+            plain = seen["x"]
+            with ablate_heads(tiny_random_timm, heads, means):
+                model(pixels)
+    finally:
+        handle.remove()
+    assert torch.allclose(plain.mean(0), means[3], atol=1e-5)
+    assert torch.allclose(seen["x"][:, :, 64:128], means[3, :, 64:128].expand(3, -1, -1))
+    assert torch.equal(seen["x"][:, :, :64], plain[:, :, :64])
+    assert _hooks(model) == 0
 
 
 def test_clear_errors(tiny_random_timm, pixels):
@@ -99,3 +162,10 @@ def test_clear_errors(tiny_random_timm, pixels):
         top_heads(torch.rand(1, 12, 3), 37)
     with pytest.raises(ValueError, match=r"\(L, B, H, N, N\)"):
         head_importance(torch.rand(2, 3), torch.rand(2, 3))
+    with pytest.raises(ValueError, match=r"gates must be floats of shape \(B, 12, 3\)"):
+        with head_gates(tiny_random_timm, torch.ones(12, 3, dtype=torch.bool)):
+            pass
+    with pytest.raises(ValueError, match="means must have shape"):
+        with ablate_heads(tiny_random_timm, torch.zeros(12, 3, dtype=torch.bool),
+                          torch.zeros(3, 4)):
+            pass

@@ -121,3 +121,23 @@ def test_occlusion_by_hand(tiny_random_timm, pixels):
     with pytest.raises(ValueError, match="window must be a multiple of the 16-pixel patch"):
         occlusion_maps(tiny_random_timm, pixels, classes, window=24)
     assert _untouched(tiny_random_timm.model)
+
+
+def test_gradient_rollout_follows_vit_explain_and_chefer_clamps_each_head(tiny_random_timm,
+                                                                         pixels):
+    from helpers.maps.gradients import relevance_propagation, rollout_fused
+
+    classes = tiny_random_timm.logits(pixels).argmax(-1)
+    found = explanation_maps(tiny_random_timm, pixels, classes,
+                             methods=["gradient rollout", "Chefer relevance"])
+    attentions, gradients, _ = own_class_gradients(tiny_random_timm, pixels, classes)
+    product = gradients * attentions  # (L, B, heads, N, N)
+    averaged_then_clamped = product.mean(dim=2).clamp_min(0)  # vit-explain's grad_rollout
+    clamped_then_averaged = product.clamp_min(0).mean(dim=2)  # Chefer's Ā
+    want_rollout = rollout_fused(averaged_then_clamped, 0.9)
+    want_chefer = relevance_propagation(clamped_then_averaged)[:, 0, 1:]
+    # the same kernels on the same tensors, but two passes through autograd: float rounding
+    scale = float(want_rollout.abs().max())
+    assert torch.allclose(found.maps["gradient rollout"], want_rollout, atol=1e-5 * scale)
+    scale = float(want_chefer.abs().max())
+    assert torch.allclose(found.maps["Chefer relevance"], want_chefer, atol=1e-5 * scale)

@@ -36,7 +36,11 @@ def explorer(tiny_random_timm, photos, prepared, monkeypatch) -> FaithfulnessExp
 
 def test_prepare_holds_every_map_and_both_curves(tiny_random_timm, photos, prepared):
     inputs = prepared["chelsea"]
-    assert inputs.photo.shape == inputs.removed.shape == (224, 224, 3)
+    assert inputs.photo.shape == (224, 224, 3)
+    assert {mode: image.shape for mode, image in inputs.removed.items()} == {
+        "deletion": (224, 224, 3), "insertion": (224, 224, 3)}
+    # RISE's pairing: deleted patches turn one flat grey, insertion starts from a blurred copy
+    assert inputs.removed["deletion"].std() < 1e-3 < inputs.removed["insertion"].std()
     assert set(inputs.heat) == set(METHODS) == set(inputs.orders)
     for method in METHODS:
         assert sorted(inputs.orders[method].tolist()) == list(range(196))

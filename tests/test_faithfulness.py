@@ -1,7 +1,8 @@
 """Deletion and insertion curves (helpers.maps.faithfulness) on a toy model whose output depends
 on one known patch: the perfect map's deletion AUC is the smallest possible and the reversed
-map's the largest, a random map's expected curve is the diagonal, batching changes nothing,
-and every wrong input gets a clear ValueError."""
+map's the largest, a random map's expected curve is the diagonal and a constant map's (ties
+broken at random) is the same, batching and de-duplication change nothing, and every wrong
+input gets a clear ValueError."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from helpers.maps.faithfulness import (
     bootstrap_interval,
     curve_auc,
     curve_fractions,
+    deletion_insertion,
     keep_masks,
     patch_order,
     perturb,
     perturbation_curves,
     removal_baseline,
+    tied_share,
 )
 
 SIDE, PATCH, TARGET = 4, 4, 5  # a 4 x 4 grid of 4-pixel patches; patch 5 is the one that counts
@@ -108,13 +111,86 @@ def test_batched_curves_equal_a_per_step_loop(toy):
     assert torch.allclose(single, batched, atol=1e-6)
 
 
+def test_a_constant_maps_expected_curve_is_the_random_maps(toy):
+    """Ties broken at random: a constant map is a random order, not a raster scan."""
+    model, pixels = toy
+    image = pixels[:1].expand(600, -1, -1, -1)  # one image, 600 maps of each kind
+    steps = 8
+    random = torch.rand(600, SIDE * SIDE, generator=torch.Generator().manual_seed(5))
+    constant = torch.zeros(600, SIDE * SIDE)
+    kept = 1 - curve_fractions(steps).float()  # exact: the target patch is still there
+    means = {}
+    for name, maps, draws in (("random", random, 1), ("constant", constant, 1),
+                              ("constant, 2 draws", constant, 2)):
+        curves = perturbation_curves(model, image, maps, 0, steps=steps, baseline="grey",
+                                     draws=draws, batch_size=512)
+        high, low = float(curves[:, 0].mean()), float(curves[:, -1].mean())
+        means[name] = curves.mean(0)
+        # 600 Bernoulli draws per point: standard error at most 0.5 / sqrt(600) = 0.02
+        assert (means[name] - (low + (high - low) * kept)).abs().max() < 0.07, name
+    assert (means["constant"] - means["random"]).abs().max() < 0.1
+    # a stable sort instead scans in reading order: the target (patch 5) goes at step 3 of 8
+    raster = keep_masks(constant[:1], steps, seed=None)[0, :, TARGET]
+    assert raster.tolist() == [True] * 3 + [False] * 6
+
+
+def test_each_distinct_perturbed_image_is_computed_once(toy):
+    model, pixels = toy
+
+    class Counting(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner, self.seen = model, 0
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.seen += len(x)
+            return self.inner(x)
+
+    counting = Counting()
+    distinct = torch.rand(len(pixels), SIDE * SIDE, generator=torch.Generator().manual_seed(6))
+    one = perturbation_curves(counting, pixels, {"a": distinct, "b": distinct}, 0, steps=4,
+                              baseline="grey", draws=3)
+    # two ends per image, three inner steps; the second map and the two extra draws are free
+    assert counting.seen == len(pixels) * (2 + 3)
+    assert torch.equal(one["a"], one["b"])
+    counting.seen = 0
+    tied = distinct.clone()
+    tied[:, :8] = 0.0  # half the patches tied
+    perturbation_curves(counting, pixels, tied, 0, steps=4, baseline="grey", draws=3)
+    assert len(pixels) * 5 < counting.seen <= len(pixels) * (2 + 3 * 3)
+    assert tied_share(tied).tolist() == [0.5] * len(pixels)
+    assert tied_share(distinct).tolist() == [0.0] * len(pixels)
+
+
+def test_one_call_gives_curves_aucs_and_intervals(toy):
+    model, pixels = toy
+    maps = {"perfect": _perfect(len(pixels)),
+            "random": torch.rand(len(pixels), SIDE * SIDE,
+                                 generator=torch.Generator().manual_seed(7))}
+    result = deletion_insertion(model, pixels, maps, 0, steps=4)
+    assert result.removal == {"deletion": "grey", "insertion": "blur"}  # RISE's pairing
+    grey = perturbation_curves(model, pixels, maps, 0, steps=4, baseline="grey")
+    assert torch.equal(result.curves["deletion"]["perfect"], grey["perfect"])
+    mean, low, high = result.interval("deletion", "perfect", against="random")
+    paired = curve_auc(grey["perfect"]) - curve_auc(grey["random"])
+    assert (mean, low, high) == bootstrap_interval(paired) and mean < 0
+    assert deletion_insertion(model, pixels, maps, 0, steps=4, removal="mean").removal == {
+        "deletion": "mean", "insertion": "mean"}
+    with pytest.raises(ValueError, match="removal must be one of"):
+        deletion_insertion(model, pixels, maps, 0, removal="black")
+
+
 def test_masks_order_and_baselines():
     maps = torch.tensor([[0.1, 0.9, 0.5, 0.5]])
-    assert patch_order(maps).tolist() == [[1, 2, 3, 0]]  # ties keep index order
-    deletion = keep_masks(maps, 2)  # (1, 3, 4): 2 patches a step
+    assert patch_order(maps, seed=None).tolist() == [[1, 2, 3, 0]]  # ties: index order
+    orders = {tuple(patch_order(maps, seed=s)[0].tolist()) for s in range(20)}
+    assert orders == {(1, 2, 3, 0), (1, 3, 2, 0)}  # ties: either order, seeded
+    assert torch.equal(patch_order(maps, seed=3), patch_order(maps, seed=3))
+    deletion = keep_masks(maps, 2, seed=None)  # (1, 3, 4): 2 patches a step
     assert deletion[0].tolist() == [[True] * 4, [True, False, False, True], [False] * 4]
     insertion = keep_masks(maps, 4, "insertion")
     assert insertion[0, 1].tolist() == [False, True, False, False]
+    assert insertion[0, 2].sum() == 2 and insertion[0, 2, 1]
     pixels = torch.rand(2, 3, 8, 8)
     assert torch.equal(removal_baseline(pixels, "grey"), torch.zeros_like(pixels))
     mean = removal_baseline(pixels, "mean")
@@ -151,8 +227,12 @@ def test_clear_errors(toy):
         perturbation_curves(model, pixels, good, 0, steps=5)
     with pytest.raises(ValueError, match="mode must be one of deletion, insertion"):
         perturbation_curves(model, pixels, good, 0, steps=4, mode="removal")
-    with pytest.raises(ValueError, match="baseline must be one of blur, mean, grey"):
+    with pytest.raises(ValueError, match="baseline must be one of blur, mean, grey, tokens"):
         perturbation_curves(model, pixels, good, 0, steps=4, baseline="black")
+    with pytest.raises(ValueError, match="draws must be a positive integer"):
+        perturbation_curves(model, pixels, good, 0, steps=4, draws=0)
+    with pytest.raises(ValueError, match="maps hold NaN"):
+        perturbation_curves(model, pixels, torch.full_like(good, float("nan")), 0, steps=4)
     with pytest.raises(ValueError, match=r"classes must lie in \[0, 2\)"):
         perturbation_curves(model, pixels, good, 7, steps=4)
     with pytest.raises(ValueError, match="one class per image"):

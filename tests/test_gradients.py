@@ -117,7 +117,10 @@ def test_weighting_clamps_each_head_before_the_mean():
     want = torch.tensor([[(1.0 + 0.0) / 2, (0.0 + 0.8) / 2], [(1.0 + 0.5) / 2, 0.0]])
     torch.testing.assert_close(grad_weighted_attention(attention, gradient), want)
     # averaging first and clamping afterwards (vit-explain's order) gives another map
-    assert not torch.allclose((attention * gradient).mean(0).clamp_min(0), want)
+    vit_explain = (attention * gradient).mean(0).clamp_min(0)
+    assert not torch.allclose(vit_explain, want)
+    torch.testing.assert_close(grad_weighted_attention(attention, gradient,
+                                                       clamp_per_head=False), vit_explain)
     assert grad_weighted_attention(attention, gradient, "max")[1, 1] == 0.0
     with pytest.raises(ValueError, match="same shape"):
         grad_weighted_attention(attention, gradient[:1])

@@ -1,6 +1,8 @@
 """The randomisation cascade (helpers.maps.sanity): it really changes the weights of every stage
-it reaches, leaves the others and the original model alone, restores nothing by accident, is
-seeded without touching the global random state; and Spearman's rank correlation with ties."""
+it reaches, leaves the others and the original model alone, reaches every parameter tensor by its
+last stage (in all three libraries), is seeded without touching the global random state; the
+independent variant changes one stage at a time; Spearman's rank correlation with ties, and
+undefined (NaN) for a constant map."""
 
 from __future__ import annotations
 
@@ -13,7 +15,10 @@ import torch
 from helpers.maps.sanity import (
     average_ranks,
     cascade_stages,
+    independent_randomisation,
+    map_similarity,
     randomisation_cascade,
+    rank_by_abs_correlation,
     rank_correlation,
     reinitialise,
 )
@@ -37,23 +42,49 @@ def _state(model) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def test_stages_run_from_the_head_down(trained_like):
-    names = [name for name, _ in cascade_stages(trained_like)]
-    assert names == ["head"] + [f"block {i}" for i in range(11, -1, -1)]
-    assert cascade_stages(trained_like)[1][1] is trained_like.model.blocks[11]
+STAGES = ["head", "final norm"] + [f"block {i}" for i in range(11, -1, -1)] + ["embeddings"]
+
+
+def _stage_keys(model) -> dict[str, set[str]]:
+    """Stage name -> the state-dict keys of the parameters it holds."""
+    names = {id(p): key for key, p in model.named_parameters()}
+    return {name: {names[id(p)] for p in stage.parameters()}
+            for name, stage in cascade_stages(model)}
+
+
+def test_stages_run_from_the_head_down_to_the_input_and_hold_every_parameter(trained_like):
+    stages = cascade_stages(trained_like)
+    assert [name for name, _ in stages] == STAGES
+    assert stages[2][1] is trained_like.model.blocks[11]
+    keys = _stage_keys(trained_like.model)
+    assert keys["embeddings"] == {"cls_token", "pos_embed", "patch_embed.proj.weight",
+                                  "patch_embed.proj.bias"}
+    assert keys["final norm"] == {"norm.weight", "norm.bias"}
+    every = [key for stage in keys.values() for key in stage]
+    assert sorted(every) == sorted(k for k, _ in trained_like.model.named_parameters())
+
+
+@pytest.mark.parametrize("library", ["torchvision", "transformers"])
+def test_every_parameter_has_a_stage_in_the_other_libraries(library):
+    from tiny_vits import DEPTH, tiny_trio
+
+    model = tiny_trio()[library]
+    keys = _stage_keys(model)
+    assert list(keys) == ["head", "final norm"] + [f"block {i}" for i in range(
+        DEPTH - 1, -1, -1)] + ["embeddings"]
+    every = [key for stage in keys.values() for key in stage]
+    assert sorted(every) == sorted(k for k, _ in model.named_parameters())
+    assert any("pos" in key or "position" in key for key in keys["embeddings"])
 
 
 def test_cascade_changes_each_stage_and_nothing_else(trained_like):
     original = _state(trained_like.model)
-    stage_keys = {name: [f"{prefix}.{k}" for k in module.state_dict()]
-                  for (name, module), prefix in zip(
-                      cascade_stages(trained_like),
-                      ["head"] + [f"blocks.{i}" for i in range(11, -1, -1)], strict=True)}
-    done: list[str] = []
+    stage_keys = _stage_keys(trained_like.model)
+    done: set[str] = set()
     seen = []
     for name, randomised in randomisation_cascade(trained_like, seed=3):
         seen.append(name)
-        done += stage_keys[name]
+        done |= stage_keys[name]
         assert randomised is not trained_like and randomised.labels is trained_like.labels
         now = randomised.model.state_dict()
         for key, value in original.items():
@@ -61,12 +92,36 @@ def test_cascade_changes_each_stage_and_nothing_else(trained_like):
                 assert not torch.equal(now[key], value), f"{name}: {key} was not re-initialised"
             else:
                 assert torch.equal(now[key], value), f"{name}: {key} changed too early"
-    assert seen == [name for name, _ in cascade_stages(trained_like)]
+    assert seen == STAGES
+    assert done == set(original)  # by the last stage every parameter tensor is re-initialised
     after = _state(trained_like.model)
     assert all(torch.equal(after[k], v) for k, v in original.items())  # the original is intact
 
 
-def test_cascade_is_seeded_reports_chosen_stages_and_spares_the_global_rng(trained_like):
+def test_independent_randomisation_changes_one_stage_at_a_time(trained_like):
+    original = _state(trained_like.model)
+    stage_keys = _stage_keys(trained_like.model)
+    cascade = dict((n, _state(m.model)) for n, m in randomisation_cascade(
+        trained_like, seed=3, report=["head"]))
+    seen = []
+    for name, randomised in independent_randomisation(
+            trained_like, seed=3, report=["head", "block 6", "embeddings"]):
+        seen.append(name)
+        now = randomised.model.state_dict()
+        for key, value in original.items():
+            assert torch.equal(now[key], value) != (key in stage_keys[name]), (name, key)
+        if name == "head":  # the same draw as the cascade's first stage
+            assert all(torch.equal(now[k], cascade["head"][k]) for k in stage_keys["head"])
+    assert seen == ["head", "block 6", "embeddings"]
+    assert all(torch.equal(v, _state(trained_like.model)[k]) for k, v in original.items())
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("a global seed was set")
+
+
+def test_cascade_is_seeded_reports_chosen_stages_and_spares_the_global_rng(trained_like,
+                                                                           monkeypatch):
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
@@ -74,6 +129,8 @@ def test_cascade_is_seeded_reports_chosen_stages_and_spares_the_global_rng(train
         trained_like, seed=5, report=["block 11", "block 6"])]
     assert torch.equal(torch.rand(3), expected)  # the global stream did not move
     assert [n for n, _ in first] == ["block 11", "block 6"]
+    monkeypatch.setattr(torch, "manual_seed", _refuse)  # would reseed every CUDA device
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", _refuse)
     again = [(n, _state(m.model)) for n, m in randomisation_cascade(
         trained_like, seed=5, report=["block 11", "block 6"])]
     for (_, a), (_, b) in zip(first, again, strict=True):
@@ -113,7 +170,28 @@ def test_rank_correlation_with_ties():
         assert np.allclose(got.numpy(), want, atol=1e-12)
     assert torch.allclose(rank_correlation(a, a), torch.ones(3, dtype=torch.float64))
     assert torch.allclose(rank_correlation(a, -a), -torch.ones(3, dtype=torch.float64))
-    assert rank_correlation(a.reshape(3, 7, 7), torch.ones(3, 7, 7)).tolist() == [0.0] * 3
+    assert torch.isnan(rank_correlation(a.reshape(3, 7, 7), torch.ones(3, 7, 7))).all()
+    signed = torch.randn(3, 49, generator=generator)
+    both = map_similarity(signed, -signed)
+    assert torch.allclose(both["signed"], -torch.ones(3, dtype=torch.float64))
+    assert torch.allclose(both["absolute"], torch.ones(3, dtype=torch.float64))  # |x| = |-x|
     assert average_ranks(torch.tensor([5.0, 1.0, 5.0, 3.0])).tolist() == [3.5, 1.0, 3.5, 2.0]
     with pytest.raises(ValueError, match="same shape"):
         rank_correlation(a, a[:, :10])
+
+
+def test_ranking_by_abs_rho_flags_a_constant_map():
+    maps = torch.rand(4, 49, generator=torch.Generator().manual_seed(1))
+    trained = {"reversed": maps, "kept": maps, "changed": maps, "collapsed": maps}
+    noise = torch.rand(4, 49, generator=torch.Generator().manual_seed(2))
+    randomised = {"reversed": -maps, "kept": maps + 0.05 * noise, "changed": noise,
+                  "collapsed": torch.zeros(4, 49)}  # a map that fell to a constant
+    rho = {m: rank_correlation(trained[m], randomised[m]) for m in trained}
+    assert torch.isnan(rho["collapsed"]).all()  # undefined, not a perfect 0
+    ranking = rank_by_abs_correlation(rho)
+    assert [r.method for r in ranking] == ["changed", "kept", "reversed", "collapsed"]
+    assert ranking[0].mean_abs < 0.5 and ranking[-1].undefined == 4 == ranking[-1].total
+    assert ranking[1].mean_abs > 0.9 and ranking[2].mean_abs > 0.9  # -1 counts as unchanged
+    partly = rank_by_abs_correlation({"a": torch.tensor([0.9, float("nan")]),
+                                      "b": torch.tensor([0.95, 0.9])})
+    assert [r.method for r in partly] == ["b", "a"] and partly[1].undefined == 1

@@ -4,9 +4,11 @@ insertion curve being made, one step at a time.
 Built on :class:`helpers.explorers.base.Explorer`. The slow path runs once per photo
 (:func:`prepare_faithfulness`): every method's map (:func:`helpers.maps.attribution.
 explanation_maps`) and its deletion and insertion curves
-(:func:`helpers.maps.faithfulness.perturbation_curves`). A control move only composes the
-partly removed photo from two precomputed pictures (the photo and its blurred copy) with the
-method's patch order, moves a marker along the precomputed curve and redraws.
+(:func:`helpers.maps.faithfulness.perturbation_curves`), with RISE's pairing by default: deleted
+patches turn grey, insertion starts from a blurred copy. A control move only composes the
+partly removed photo from two precomputed pictures (the photo and what removed patches show
+in that curve) with the method's patch order (ties broken by the same seeded draw as the
+curve), moves a marker along the precomputed curve and redraws.
 
 The step slider comes first: it starts half-way, so it has room to move either way, every
 move changes the picture, and typing a number in its box works.
@@ -35,13 +37,8 @@ from helpers.explorers.picker import PhotoPicker
 from helpers.figures.faithfulness import method_colours
 from helpers.figures.maps import heat_rgba, photo_extent
 from helpers.maps.attribution import METHODS, explanation_maps
-from helpers.maps.faithfulness import (
-    MODES,
-    curve_auc,
-    patch_order,
-    perturbation_curves,
-    removal_baseline,
-)
+from helpers.maps.faithfulness import MODES, curve_auc, patch_order, perturbation_curves
+from helpers.maps.removal import FILLS, RISE_REMOVAL, removal_baseline
 
 __all__ = ["FaithfulnessInputs", "prepare_faithfulness", "FaithfulnessExplorer"]
 
@@ -52,7 +49,7 @@ class FaithfulnessInputs:
 
     Attributes:
         photo: (H, W, 3) the crop the model saw, in [0, 1].
-        removed: (H, W, 3) what removed patches show (the baseline), in [0, 1].
+        removed: Mode -> (H, W, 3) what removed patches show in that curve, in [0, 1].
         label: The explained class (the model's top class), short name.
         probability: The model's probability for it.
         heat: Method -> (g, g, 4) RGBA of its map, scaled to its own range.
@@ -63,7 +60,7 @@ class FaithfulnessInputs:
     """
 
     photo: np.ndarray
-    removed: np.ndarray
+    removed: dict[str, np.ndarray]
     label: str
     probability: float
     heat: dict[str, np.ndarray]
@@ -73,7 +70,8 @@ class FaithfulnessInputs:
     steps: int
 
 
-def prepare_faithfulness(loaded: Any, image: Any, steps: int = 14, baseline: str = "blur",
+def prepare_faithfulness(loaded: Any, image: Any, steps: int = 14,
+                         baseline: str | None = None,
                          methods: Sequence[str] = METHODS, occlusion_window: int = 32
                          ) -> FaithfulnessInputs:
     """The slow path, once per photo: every method's map and both curves of each.
@@ -82,8 +80,9 @@ def prepare_faithfulness(loaded: Any, image: Any, steps: int = 14, baseline: str
         loaded: What :func:`helpers.models.load` returned (timm, for Grad-CAM).
         image: Anything :func:`helpers.data.images.load_image` accepts.
         steps: Steps per curve; must divide the number of patches.
-        baseline: What removed patches become (see
-            :func:`helpers.maps.faithfulness.removal_baseline`).
+        baseline: What removed patches become, one of the fills of
+            :mod:`helpers.maps.removal` for both curves, or None for RISE's pairing (grey for
+            deletion, blur for insertion).
         methods: Which methods to offer.
         occlusion_window: Side of the occlusion window in pixels.
 
@@ -95,11 +94,15 @@ def prepare_faithfulness(loaded: Any, image: Any, steps: int = 14, baseline: str
                          f"{loaded.name} has no labels.")
     pixels = loaded.batch([image])  # (1, 3, H, W)
     found = explanation_maps(loaded, pixels, methods=methods, occlusion_window=occlusion_window)
-    replacement = removal_baseline(pixels.cpu(), baseline)  # (1, 3, H, W)
+    kinds = dict(RISE_REMOVAL) if baseline is None else dict.fromkeys(MODES, baseline)
+    if any(kind not in FILLS for kind in kinds.values()):
+        raise ValueError(f"baseline must be one of {', '.join(FILLS)} or None; got "
+                         f"{baseline!r}.")
+    replacement = {mode: removal_baseline(pixels.cpu(), kinds[mode]) for mode in MODES}
     curves, aucs = {}, {}
     for mode in MODES:
         per_method = perturbation_curves(loaded, pixels, found.maps, found.classes, mode=mode,
-                                         steps=steps, baseline=replacement)
+                                         steps=steps, baseline=replacement[mode])
         for method, curve in per_method.items():
             curves[method, mode] = curve[0].numpy()  # (steps + 1,)
             aucs[method, mode] = float(curve_auc(curve)[0])
@@ -112,10 +115,11 @@ def prepare_faithfulness(loaded: Any, image: Any, steps: int = 14, baseline: str
     index = int(found.classes[0])
     return FaithfulnessInputs(
         photo=pixels_to_image(pixels[0], loaded.preprocess),
-        removed=pixels_to_image(replacement[0], loaded.preprocess),
+        removed={mode: pixels_to_image(replacement[mode][0], loaded.preprocess)
+                 for mode in MODES},
         label=loaded.labels[index].split(",")[0].strip(),
         probability=float(found.probabilities[0]), heat=heat,
-        orders={m: patch_order(v)[0].numpy() for m, v in found.maps.items()},
+        orders={m: patch_order(v, seed=0)[0].numpy() for m, v in found.maps.items()},
         curves=curves, aucs=aucs, steps=steps)
 
 
@@ -217,7 +221,7 @@ class FaithfulnessExplorer(Explorer):
         keep[moved] = curve != "deletion"
         pixel = inputs.photo.shape[0] // self._side
         mask = np.kron(keep.reshape(self._side, self._side), np.ones((pixel, pixel), bool))
-        self._partial.set_data(np.where(mask[..., None], inputs.photo, inputs.removed))
+        self._partial.set_data(np.where(mask[..., None], inputs.photo, inputs.removed[curve]))
         colour = self._colours[method]
         for mode, line in self._lines.items():
             line.set_ydata(inputs.curves[method, mode])

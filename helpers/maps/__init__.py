@@ -11,8 +11,14 @@
 ``attribution``   one map per image from each method notebook 08 tests (random, edges,
                   attention, rollout, gradients, Grad-CAM via ``grad-cam``, occlusion via
                   captum), timed
-``faithfulness``  deletion and insertion curves (batched), their AUC, bootstrap intervals
-``sanity``        the model-parameter randomisation cascade, Spearman rank correlation
-``ablation``      attention heads switched off per image (a causal test), head importance
+``removal``       what removing a patch means: a fill (blur, mean, grey) or dropping its token
+``faithfulness``  deletion and insertion curves (batched, ties broken at random), their AUC,
+                  :func:`deletion_insertion` for curves + AUC + intervals in one call
+``reliability``   bootstrap intervals and their coverage, held-out leads, Kendall's τ between
+                  the rankings two metrics give
+``sanity``        the randomisation cascade (to the input) and its independent variant,
+                  Spearman rank correlation (undefined for constant maps)
+``ablation``      attention heads gated or switched off (to zero or their mean) per image, the
+                  head-gate gradient that predicts it
 ================  ============================================================================
 """

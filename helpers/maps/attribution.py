@@ -8,8 +8,11 @@ explained class (the model's own top class unless told otherwise). The methods:
   at the model (Adebayo et al.'s edge detector);
 - **last-layer attention**: the class token's attention row of the last layer, heads averaged;
 - **rollout (mean)**, **rollout (max, discard 0.9)**: :mod:`helpers.maps.rollout`;
-- **gradient rollout**, **Chefer relevance**: :mod:`helpers.maps.gradients`, one batched
-  backward pass;
+- **gradient rollout** as vit-explain's ``grad_rollout`` computes it: per layer the heads of
+  ∇A ⊙ A averaged, *then* negatives clamped, the lowest 90 % of each layer's entries discarded,
+  rolled out (residual added, rows re-normalised); **Chefer relevance**: negatives clamped in
+  each head, then averaged (Ā), and propagated by ``R ← R + Ā R`` (no re-normalisation). Both
+  from one batched backward pass (:mod:`helpers.maps.gradients`);
 - **Grad-CAM**: the ``grad-cam`` package (pytorch-grad-cam) on timm's
   ``blocks[-1].norm1``, tokens reshaped to the patch grid with its ``vit_reshape_transform``;
 - **occlusion**: captum's ``Occlusion``: slide a grey window (0 after normalisation) over the
@@ -44,13 +47,16 @@ from helpers.maps.gradients import (
 from helpers.maps.rollout import attention_rollout
 from helpers.models.libraries import attention_kernel, library_of, unwrap
 
-__all__ = ["METHODS", "MethodMaps", "random_maps", "edge_maps", "last_layer_attention",
-           "own_class_gradients", "grad_cam_maps", "occlusion_maps", "explanation_maps"]
+__all__ = ["METHODS", "GRADIENT_DISCARD", "MethodMaps", "random_maps", "edge_maps",
+           "last_layer_attention", "own_class_gradients", "grad_cam_maps", "occlusion_maps",
+           "explanation_maps"]
 
 METHODS = ("random", "edges (image only)", "last-layer attention", "rollout (mean)",
            "rollout (max, discard 0.9)", "gradient rollout", "Chefer relevance", "Grad-CAM",
            "occlusion")
 _ATTENTION = METHODS[2:5]
+#: The share of each layer's entries gradient rollout discards (vit-explain's default).
+GRADIENT_DISCARD = 0.9
 _GRADIENT = METHODS[5:7]
 
 
@@ -337,12 +343,15 @@ def explanation_maps(loaded: Any, pixels: torch.Tensor, classes: Any = None,
         if wanted:
             clock = time.perf_counter()
             attentions, gradients, _ = own_class_gradients(module, x, target)
-            fused = grad_weighted_attention(attentions, gradients)  # (L, B, N, N)
             shared = time.perf_counter() - clock
             for method in wanted:
                 clock = time.perf_counter()
-                value = (rollout_fused(fused) if method == "gradient rollout"
-                         else relevance_propagation(fused)[:, 0, 1:])
+                if method == "gradient rollout":  # vit-explain: average, clamp, discard 0.9
+                    value = rollout_fused(grad_weighted_attention(
+                        attentions, gradients, clamp_per_head=False), GRADIENT_DISCARD)
+                else:  # Chefer: clamp each head, average, propagate
+                    value = relevance_propagation(
+                        grad_weighted_attention(attentions, gradients))[:, 0, 1:]
                 seconds[method] += shared + time.perf_counter() - clock
                 maps[method].append(value.float().cpu())
     return MethodMaps(maps={m: torch.cat(v) for m, v in maps.items()}, seconds=seconds,

@@ -6,9 +6,10 @@ its gradient with respect to that class's score: an entry that raises the score 
 gets a positive weight, one that lowers it a negative one. Two ways to combine the layers:
 
 - **gradient rollout** (after vit-explain's ``grad_rollout``): per layer ``mean_h (∇A ⊙ A)⁺``,
-  negatives clamped in each head before the heads are averaged (vit-explain averages first
-  and clamps afterwards), then the same rollout as for plain attention (residual added, rows
-  re-normalised, last layer on the left).
+  by default negatives clamped in each head before the heads are averaged
+  (``clamp_per_head=False`` averages first and clamps afterwards, as vit-explain does; its
+  command line also discards the lowest 90 %), then the same rollout as for plain attention
+  (residual added, rows re-normalised, last layer on the left).
 - **relevance propagation** (Chefer, Gur & Wolf, 2021, *Generic Attention-model
   Explainability for Interpreting Bi-Modal and Encoder-Decoder Transformers*):
   ``Ā_l = mean_h (∇A_l ⊙ A_l)⁺`` and ``R ← R + Ā_l · R``, starting from ``R = I``; no
@@ -147,13 +148,17 @@ def attention_gradients(loaded: Any, pixels: torch.Tensor,
 
 
 def grad_weighted_attention(attentions: torch.Tensor, gradients: torch.Tensor,
-                            head_fusion: str = "mean") -> torch.Tensor:
-    """Attention times its gradient, negatives clamped in each head, then heads fused.
+                            head_fusion: str = "mean", clamp_per_head: bool = True
+                            ) -> torch.Tensor:
+    """Attention times its gradient, negatives clamped, heads fused.
 
     Args:
         attentions: (..., heads, N, N) probabilities.
         gradients: Same shape: the class score's gradient with respect to them.
         head_fusion: ``"mean"`` (the method's own choice), ``"max"`` or ``"min"``.
+        clamp_per_head: True clamps each head before fusing (Chefer et al.'s
+            ``E_h[(∇A ⊙ A)⁺]``); False fuses first and clamps the fused map (vit-explain's
+            ``grad_rollout``: positive and negative heads cancel before the clamp).
 
     Returns:
         (..., N, N) non-negative class-specific maps, one per layer and image.
@@ -164,7 +169,9 @@ def grad_weighted_attention(attentions: torch.Tensor, gradients: torch.Tensor,
     if attentions.ndim < 3:
         raise ValueError(f"attentions must have shape (..., heads, N, N); got "
                          f"{tuple(attentions.shape)}.")
-    return fuse_heads((gradients * attentions).clamp_min(0), head_fusion)  # (..., N, N)
+    if clamp_per_head:
+        return fuse_heads((gradients * attentions).clamp_min(0), head_fusion)  # (..., N, N)
+    return fuse_heads(gradients * attentions, head_fusion).clamp_min(0)  # (..., N, N)
 
 
 def rollout_fused(fused: Sequence[torch.Tensor] | torch.Tensor, discard_ratio: float = 0.0
