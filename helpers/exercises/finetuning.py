@@ -86,8 +86,8 @@ def check_lora_parameters(fn: Callable[[int, int, int], int]) -> CheckResult:
     """Check ``fn(d_in, d_out, rank)``: the trainable numbers of one LoRA-adapted Linear, as
     ``peft`` counts them on a real layer."""
     shapes = [(192, 576, 8), (768, 2304, 4), (64, 10, 1), (100, 300, 16)]
-    cases = [Case(f"Linear({d_in}, {d_out}), rank {r}", (d_in, d_out, r), _peft_count(d_in, d_out, r))
-             for d_in, d_out, r in shapes]
+    cases = [Case(f"Linear({d_in}, {d_out}), rank {r}", (d_in, d_out, r),
+                  _peft_count(d_in, d_out, r)) for d_in, d_out, r in shapes]
 
     def judge(case: Case, got: object) -> float:
         d_in, d_out, rank = case.args
