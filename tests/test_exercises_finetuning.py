@@ -42,10 +42,10 @@ def test_schedule_reference_and_the_helper_pass_and_mistakes_fail():
     no_floor = check_warmup_cosine_factor(
         lambda s, t, w, f: reference_warmup_cosine_factor(s, t, w, 0.0))
     assert not no_floor
-    to_total = check_warmup_cosine_factor(  # the cosine reaching the floor one step too late
+    wasted = check_warmup_cosine_factor(  # the cosine reaching the floor at the last step
         lambda s, t, w, f: (s + 1) / w if s < w else
-        f + (1 - f) * 0.5 * (1 + math.cos(math.pi * (s - w) / (t - w))))
-    assert not to_total
+        f + (1 - f) * 0.5 * (1 + math.cos(math.pi * (s - w) / (t - w - 1))))
+    assert not wasted
 
 
 def test_token_prediction_is_measured():

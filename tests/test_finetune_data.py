@@ -72,3 +72,9 @@ def test_to_image_undoes_the_normalisation():
 def test_bad_batches_are_named():
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\) uint8"):
         HALF(torch.zeros(1, 3, 4, 4))
+
+
+def test_the_default_size_follows_a_resized_model():
+    from helpers.finetune.methods import set_input_size
+
+    assert PixelPipeline.for_model(set_input_size(tiny_timm(), 48)).size == 48

@@ -41,10 +41,11 @@ def reference_lora_parameters(d_in: int, d_out: int, rank: int) -> int:
 def reference_warmup_cosine_factor(step: int, total_steps: int, warmup_steps: int,
                                    floor: float) -> float:
     """The factor of the peak rate at ``step`` (0-based): ``(step + 1) / warmup_steps`` during
-    the warm-up, then half a cosine from 1 down to ``floor`` at the last step."""
+    the warm-up, then half a cosine from 1 towards ``floor``, which it would reach at step
+    ``total_steps`` (one step after the last)."""
     if step < warmup_steps:
         return (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / (total_steps - warmup_steps - 1)
+    progress = (step - warmup_steps) / (total_steps - warmup_steps)
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
@@ -116,7 +117,7 @@ def _torch_schedule(total: int, warmup: int, floor: float) -> list[float]:
     optimizer = torch.optim.SGD([parameter], lr=1.0)
     warm = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1 / warmup, end_factor=1.0,
                                              total_iters=warmup - 1)
-    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total - warmup - 1,
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total - warmup,
                                                         eta_min=floor)
     schedule = torch.optim.lr_scheduler.SequentialLR(optimizer, [warm, cosine],
                                                      milestones=[warmup])
@@ -145,8 +146,8 @@ def check_warmup_cosine_factor(fn: Callable[[int, int, int, float], float]) -> C
     def judge(case: Case, got: object) -> float:
         step, _, warmup, _ = case.args
         hint = ("during the warm-up the factor is (step + 1) / warmup_steps (the first step "
-                "already moves); afterwards half a cosine from 1 down to floor, reaching it "
-                "at the last step, total_steps - 1")
+                "already moves); afterwards half a cosine from 1 towards floor over the "
+                "total_steps - warmup_steps steps after the warm-up")
         try:
             value = float(got)
         except (TypeError, ValueError):

@@ -109,15 +109,17 @@ class PixelPipeline:
 
         Args:
             model: A timm ViT (or a PEFT model / ``LoadedModel`` around one).
-            size: Input side; None keeps the model's own.
+            size: Input side; None: the model's current input size.
             **changes: Other fields to set (``pad``, ``flip``).
         """
         from timm.data import resolve_data_config
 
         from helpers.models.libraries import unwrap
 
-        config = resolve_data_config({}, model=unwrap(model))
-        side = size or int(config["input_size"][-1])
+        vit = unwrap(model)
+        config = resolve_data_config({}, model=vit)
+        current = getattr(getattr(vit, "patch_embed", None), "img_size", None)  # after a resize
+        side = size or int(current[-1] if current else config["input_size"][-1])
         mode = config.get("interpolation", "bicubic")
         return cls(side, tuple(config["mean"]), tuple(config["std"]),
                    mode if mode in ("bicubic", "bilinear") else "bilinear").with_(**changes)

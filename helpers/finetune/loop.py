@@ -32,7 +32,7 @@ from helpers.finetune.precision import Precision
 from helpers.finetune.schedules import make_scheduler, warmup_steps_for
 from helpers.models.libraries import attention_kernel
 
-__all__ = ["TrainConfig", "History", "make_optimizer", "batch_indices", "fit"]
+__all__ = ["TrainConfig", "History", "make_optimizer", "batch_indices", "step_seeds", "fit"]
 
 
 @dataclass(frozen=True)
@@ -143,6 +143,12 @@ def batch_indices(step: int, count: int, batch_size: int, seed: int) -> torch.Te
     return order[position * batch_size:(position + 1) * batch_size]
 
 
+def step_seeds(seed: int, step: int) -> tuple[int, int]:
+    """The two seeds of step ``step``: one for the augmentation of its batch, one for the
+    randomness inside the model (PatchDropout, dropout)."""
+    return seed * 1_000_003 + step, seed * 7_919 + step
+
+
 def fit(model: nn.Module, train: ImageSplit, config: TrainConfig, pipeline: PixelPipeline, *,
         val: ImageSplit | None = None, precision: Precision | None = None,
         checkpoint: str | Path | None = None, resume: bool = False,
@@ -232,12 +238,13 @@ def _one_step(model: nn.Module, train: ImageSplit, pipeline: PixelPipeline,
               trainable: list[nn.Parameter], precision: Precision | None) -> float:
     """One optimizer step; returns its loss."""
     index = batch_indices(step, len(train), config.batch_size, config.seed)  # (b,)
-    augment = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-    pixels = pipeline(train.images[index].to(device), train=True, generator=augment)
+    augment_seed, forward_seed = step_seeds(config.seed, step)
+    pixels = pipeline(train.images[index].to(device), train=True,
+                      generator=torch.Generator().manual_seed(augment_seed))
     labels = train.labels[index].to(device)  # (b,)
     devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):  # PatchDropout and dropout: seeded per step
-        torch.manual_seed(config.seed * 7_919 + step)
+        torch.manual_seed(forward_seed)
         with precision.autocast() if precision else contextlib.nullcontext():
             logits = logits_of(model(pixels))  # (b, classes)
         loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)

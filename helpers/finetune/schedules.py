@@ -3,7 +3,8 @@
 Fine-tuning starts from weights that already work. A large step on the first, still noisy
 gradients (the new head is random or barely fitted) can wreck them, so the rate climbs from
 almost nothing to its peak over the first few percent of the steps (the warm-up), then follows
-half a cosine down to a floor (a share of the peak, 0 by default).
+half a cosine towards a floor (a share of the peak, 0 by default), reached just after the last
+step.
 
 :func:`warmup_cosine` is the factor that multiplies the peak rate at a step; it is what
 ``torch.optim.lr_scheduler.LambdaLR`` wants, and :func:`make_scheduler` wraps it so every
@@ -24,8 +25,9 @@ def warmup_cosine(step: int, total_steps: int, warmup_steps: int, floor: float =
 
     Step ``s`` (counted from 0) of the warm-up uses ``(s + 1) / warmup_steps``, so the first
     update already moves (a factor of 0 would waste a step) and the last warm-up step reaches 1.
-    Afterwards the factor falls along half a cosine from 1 to ``floor`` at ``total_steps - 1``
-    (a run with a single step after the warm-up takes it at the peak).
+    Afterwards the factor falls along half a cosine from 1 towards ``floor``, which it would
+    reach at step ``total_steps``, one step after the last (the last step still moves; as
+    PyTorch's ``CosineAnnealingLR`` with ``T_max = total_steps - warmup_steps``).
 
     Args:
         step: The optimizer step, 0-based.
@@ -51,10 +53,7 @@ def warmup_cosine(step: int, total_steps: int, warmup_steps: int, floor: float =
         raise ValueError(f"step must be >= 0; got {step}.")
     if step < warmup_steps:
         return (step + 1) / warmup_steps
-    decay_steps = total_steps - warmup_steps - 1  # the last step lands exactly on the floor
-    if decay_steps == 0:  # a single step after the warm-up: take it at the peak
-        return 1.0
-    progress = min(1.0, (step - warmup_steps) / decay_steps)
+    progress = min(1.0, (step - warmup_steps) / (total_steps - warmup_steps))
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
