@@ -11,6 +11,7 @@ The subpackages show the architecture; each module holds one idea:
 ``figures``    every figure, and the one way a map is drawn over a photo
 ``explorers``  the interactive ipywidgets explorers, one API for all
 ``keras``      the Keras 3 ViT trained from scratch (notebook 06)
+``finetune``   fine-tuning a pretrained ViT on new classes and your own photos (notebook 09)
 ``exercises``  the end-of-notebook exercise checks and reference solutions
 ``shapes``     the shared input check for empty tensors
 =============  ===============================================================================

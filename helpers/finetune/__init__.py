@@ -18,6 +18,8 @@
                  evaluation, checkpoints, resume), :class:`TrainConfig`, :class:`History`
 ``evaluation``   accuracy on a split, with flip averaging
 ``checkpoints``  resumable safetensors checkpoints (weights, optimizer, schedule, history)
+``recipes``      one method from the pretrained model to a test accuracy (:class:`Recipe`,
+                 :func:`run_recipe`: fixed steps or a time budget), and measured estimates
 ``measures``     notebook 08's faithfulness measures of two models on the same images
                  (the one place that calls :mod:`helpers.maps.faithfulness` and
                  :mod:`helpers.maps.sanity`)
