@@ -93,7 +93,11 @@ def test_estimates_are_measured_per_method(pretrained, splits):
     units = [part.unit for part in estimate.parts]
     assert units == ["image", "head only step", "full step"]
     images = len(train) + len(test) + len(test) + 2 * (len(test) + 2 * len(test))
-    assert estimate.parts[0].count == images and estimate.parts[1].count == 5
+    assert estimate.parts[0].count == images + 2 * 12          # + the probe pass of LP-FT
+    assert estimate.parts[1].count == 5
+    given = estimate_recipes(recipes, pretrained, train, test, steps=5, precision=FLOAT32,
+                             val=test, eval_every=5, head_given=True)
+    assert given.parts[0].count == images
     assert str(estimate).startswith("about ")
     with pytest.raises(ValueError, match="share one input size"):
         estimate_recipes([_recipe("full"), _recipe("full", size=48)], pretrained, train, test,

@@ -221,8 +221,11 @@ def _linear_probe(recipe: Recipe, base: torch.nn.Module, train: ImageSplit, test
 
 def estimate_recipes(recipes: list[Recipe], pretrained: Any, train: ImageSplit,
                      test: ImageSplit, *, steps: int, precision: Precision | None = None,
-                     val: ImageSplit | None = None, eval_every: int = 0) -> Any:
+                     val: ImageSplit | None = None, eval_every: int = 0,
+                     head_given: bool = False) -> Any:
     """How long :func:`run_recipe` will take for each recipe with ``steps`` steps, measured now.
+
+    ``head_given``: the runs get a fitted head (no probe pass on ``lp_images`` images).
 
     Times one forward pass of a batch through the frozen model (the images of feature passes
     and evaluations) and one training step of each method (the faster of two, on a copy), then
@@ -248,6 +251,8 @@ def estimate_recipes(recipes: list[Recipe], pretrained: Any, train: ImageSplit,
             images += len(train) + flips * len(test) + (len(val) if val is not None else 0)
             continue
         images += flips * len(test) + (evaluations * len(val) if val is not None else 0)
+        if recipe.lp_images and not head_given:
+            images += min(recipe.lp_images, len(train))  # the probe pass of LP-FT
         model = prepare(finetuning_copy(base, len(train.classes), patch_drop=recipe.patch_drop),
                         recipe.method, blocks=recipe.blocks, rank=recipe.rank)
         config = TrainConfig(steps=1, batch_size=recipe.batch_size, lr=recipe.lr)
