@@ -14,6 +14,7 @@ by notebook 09), each row replacing an older row of the same method.
 
 Usage: python scripts/bench_finetuning.py [--minutes 10] [--methods lp-ft,probe,...]
        [--threads 2] [--size 224] [--patch-drop 0.5] [--results docs/results/finetuning.json]
+       python scripts/bench_finetuning.py --precision   (float32 against bfloat16 on this CPU)
 
 Methods: probe (linear probe on the last 4 blocks' tokens), head (head only), last-k (the last
 4 blocks), lora (rank 8 on qkv), lp-ft (full fine-tuning from the probe's head), full (full
@@ -71,6 +72,57 @@ def write_results(path: Path, rows: list[dict], machine: dict) -> None:
     path.write_text(json.dumps({"machine": machine, "rows": merged}, indent=1) + "\n")
 
 
+def precision_table(pretrained, train, size: int, patch_drop: float, repeats: int = 3) -> None:
+    """Time a matrix product and one full training step in float32 and under bfloat16 autocast
+    (the medians of ``repeats``, after one warm-up each), and print them side by side."""
+    import statistics
+    import time
+
+    import torch
+
+    from helpers.finetune.data import PixelPipeline
+    from helpers.finetune.loop import TrainConfig, fit
+    from helpers.finetune.methods import finetuning_copy, prepare
+    from helpers.finetune.precision import Precision, cpu_has_native_bf16
+
+    def median_seconds(work) -> float:
+        work()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            work()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    a, b = torch.randn(64 * 197, 192), torch.randn(192, 768)   # a ViT-Tiny MLP matrix product
+    model = prepare(finetuning_copy(pretrained, len(train.classes), size=size,
+                                    patch_drop=patch_drop), "full")
+    pipeline = PixelPipeline.for_model(model)
+    rows = []
+    for name, dtype in (("float32", None), ("bfloat16", torch.bfloat16)):
+        precision = Precision("cpu", dtype, name)
+
+        def matmul(precision=precision) -> None:
+            with precision.autocast():
+                a @ b
+
+        def step(precision=precision) -> None:
+            fit(model, train, TrainConfig(steps=1), pipeline, precision=precision,
+                progress=False)
+
+        rows.append((name, median_seconds(matmul), median_seconds(step)))
+        print(f"  {name}: matmul {rows[-1][1] * 1e3:.1f} ms, step {rows[-1][2]:.2f} s, load "
+              f"{load_text(os.getloadavg())}", flush=True)
+    print(f"\nnative bfloat16 listed in /proc/cpuinfo: {cpu_has_native_bf16()}")
+    print("| precision | (12608 x 192) @ (192 x 768) ms | full training step s (64 images, "
+          f"{size} px, PatchDropout {patch_drop:g}) |")
+    print("|---|---:|---:|")
+    for name, mm, st in rows:
+        print(f"| {name} | {mm * 1e3:.1f} | {st:.2f} |")
+    print(f"bfloat16 speed-up: matmul {rows[0][1] / rows[1][1]:.1f}x, step "
+          f"{rows[0][2] / rows[1][2]:.1f}x")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="budget per method")
@@ -89,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                              "(for experiments on a loaded machine: compare CPU minutes)")
     parser.add_argument("--float32", action="store_true", help="no bfloat16 autocast")
     parser.add_argument("--train", type=int, default=9000, help="training images")
+    parser.add_argument("--precision", action="store_true",
+                        help="only compare float32 with bfloat16 (a matmul and a training step)")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
                         help="JSON file the rows are merged into ('-' for none)")
     args = parser.parse_args(argv)
@@ -125,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{machine['threads']} threads; {precision}; {args.minutes:g} minutes per method",
           flush=True)
 
+    if args.precision:
+        precision_table(pretrained, train, args.size or 224,
+                        0.5 if args.patch_drop is None else args.patch_drop)
+        return 0
     changes = {k: v for k, v in {"size": args.size, "patch_drop": args.patch_drop,
                                  "lp_images": args.lp_images, "lr": args.lr,
                                  "head_lr": args.head_lr, "batch_size": args.batch}.items()

@@ -118,3 +118,30 @@ def test_save_writes_atomically(tmp_path):
     optimizer = make_optimizer(model, TrainConfig(steps=1))
     path = save_checkpoint(tmp_path / "deep" / "c.safetensors", model, optimizer, None, 0)
     assert path.is_file() and not list(path.parent.glob("*.partial"))
+
+
+def test_a_time_budget_stops_the_run_and_anneals_by_the_clock(split, monkeypatch):
+    import helpers.finetune.loop as loop
+
+    now = [0.0]
+
+    def clock():                                   # every call advances 0.5 s: a step takes 0.5 s
+        now[0] += 0.5
+        return now[0]
+
+    monkeypatch.setattr(loop.time, "perf_counter", clock)
+    model = _model("head only")
+    rates = []
+    original = loop._one_step
+
+    def spy(model, train, pipeline, config, step, device, optimizer, *rest):
+        rates.append(optimizer.param_groups[0]["lr"])
+        return original(model, train, pipeline, config, step, device, optimizer, *rest)
+
+    monkeypatch.setattr(loop, "_one_step", spy)
+    history = fit(model, split, TrainConfig(steps=1000, batch_size=8, head_lr=1e-2), PIPELINE,
+                  precision=FLOAT32, progress=False, time_limit_s=10.0, schedule_by_time=True)
+    assert history.steps == 20 and history.records[-1]["step"] == 20   # stopped by the clock
+    assert rates[2] == pytest.approx(1e-2) and rates[-1] < 0.05 * 1e-2   # warmed up, annealed
+    with pytest.raises(ValueError, match="needs time_limit_s"):
+        fit(model, split, TrainConfig(steps=2), PIPELINE, progress=False, schedule_by_time=True)

@@ -7,7 +7,12 @@ import math
 import pytest
 import torch
 
-from helpers.finetune.schedules import make_scheduler, warmup_cosine, warmup_steps_for
+from helpers.finetune.schedules import (
+    make_scheduler,
+    time_schedule,
+    warmup_cosine,
+    warmup_steps_for,
+)
 
 
 def test_warmup_climbs_linearly_to_one():
@@ -70,3 +75,14 @@ def test_the_scheduler_gives_every_group_the_same_shape():
         factor = warmup_cosine(step, 20, 4)
         assert low == pytest.approx(1e-3 * factor) and high == pytest.approx(1e-2 * factor)
     assert 0 < seen[-1][0] < 1e-5
+
+
+def test_time_schedule_has_the_same_shape_over_a_budget():
+    assert time_schedule(0.0) == pytest.approx(1e-3)          # never exactly 0
+    assert time_schedule(0.05) == pytest.approx(0.5)         # half-way through a 10 % warm-up
+    assert time_schedule(0.1) == 1.0
+    assert time_schedule(0.55) == pytest.approx(0.5)         # half-way through the cosine
+    assert time_schedule(1.0) == pytest.approx(0.0, abs=1e-12)
+    assert time_schedule(2.0, floor=0.2) == pytest.approx(0.2)   # past the budget: the floor
+    with pytest.raises(ValueError, match="warmup"):
+        time_schedule(0.5, warmup=1.0)

@@ -141,8 +141,9 @@ def run_recipe(recipe: Recipe, pretrained: Any, train: ImageSplit, test: ImageSp
         test: Test images.
         precision: Autocast setting.
         steps: Training steps (fixed); or None with ``seconds`` (neither for the probe).
-        seconds: A wall-clock budget for the whole recipe; the training steps are chosen to
-            fill it (measured on a copy), and a hard stop keeps the run inside it.
+        seconds: A wall-clock budget for the whole recipe: training runs until the time left
+            (after the probe pass, less the final test's measured cost) is used up, with the
+            warm-up and cosine driven by the clock, so the rate has annealed when it stops.
         val: Evaluated every ``eval_every`` steps for the training curve (clock paused).
         eval_every: Steps between curve evaluations (0: only at the end).
         head: A head fitted already (e.g. on the linear probe's features) to start from
@@ -168,14 +169,14 @@ def run_recipe(recipe: Recipe, pretrained: Any, train: ImageSplit, test: ImageSp
                             "lr": recipe.lr, "head_lr": recipe.head_lr,
                             "eval_every": eval_every, **recipe.config})
     limit = None
-    if seconds is not None:
+    if seconds is not None:  # train until the time is up, the schedule driven by the clock
         per_step = _time_steps(model, train, config, pipeline, precision)
         test_cost = _test_seconds(model, test, pipeline, precision, recipe.flip_test)
-        left = seconds - (time.perf_counter() - clock) - test_cost
-        config = replace(config, steps=steps_for_budget(0.97 * left, per_step))
-        limit = max(left, per_step)
+        limit = max(seconds - (time.perf_counter() - clock) - 1.1 * test_cost, per_step)
+        config = replace(config, steps=3 * steps_for_budget(limit, per_step))  # a bound only
     history = fit(model, train, config, pipeline, val=val, precision=precision,
-                  time_limit_s=limit, progress=progress, name=recipe.method)
+                  time_limit_s=limit, schedule_by_time=seconds is not None, progress=progress,
+                  name=recipe.method)
     result = evaluate(model, test, pipeline, precision, flip=recipe.flip_test)
     elapsed = time.perf_counter() - clock - history.eval_seconds
     return RecipeResult(recipe, result.accuracy, elapsed, history.trainable, history, model,

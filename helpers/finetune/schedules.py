@@ -17,7 +17,7 @@ import math
 
 import torch
 
-__all__ = ["warmup_cosine", "warmup_steps_for", "make_scheduler"]
+__all__ = ["warmup_cosine", "warmup_steps_for", "make_scheduler", "time_schedule"]
 
 
 def warmup_cosine(step: int, total_steps: int, warmup_steps: int, floor: float = 0.0) -> float:
@@ -79,3 +79,21 @@ def make_scheduler(optimizer: torch.optim.Optimizer, total_steps: int, warmup_st
         return warmup_cosine(min(step, total_steps - 1), total_steps, warmup_steps, floor)
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def time_schedule(fraction: float, warmup: float = 0.1, floor: float = 0.0) -> float:
+    """The same shape over a share of a time budget: linear warm-up over the first ``warmup``
+    of it, then half a cosine to ``floor`` when the time is up.
+
+    Args:
+        fraction: Share of the budget used so far (clipped to [0, 1]).
+        warmup: Share of the budget spent warming up, in [0, 1).
+        floor: The factor at the end.
+    """
+    if not 0.0 <= warmup < 1.0:
+        raise ValueError(f"warmup must lie in [0, 1); got {warmup}.")
+    fraction = min(max(fraction, 0.0), 1.0)
+    if fraction < warmup:
+        return max(fraction / warmup, 1e-3)  # never exactly 0: the first step still moves
+    progress = (fraction - warmup) / (1.0 - warmup)
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
