@@ -58,7 +58,7 @@ class Recipe:
 
     method: str
     size: int = 224
-    patch_drop: float = 0.5
+    patch_drop: float = 0.75
     lp_images: int = 1000
     probe_blocks: int = 4
     probe_l2: float = 10.0
