@@ -2,7 +2,7 @@
 
 The subpackages show the architecture; each module holds one idea:
 
-==============  ==============================================================================
+==============  ===================================================================================
 ``setup``       the notebooks' setup cell: environment, network probe, Colab installs
 ``data``        photos, datasets, preprocessing
 ``models``      loading a ViT from torchvision / transformers / timm, per-library quirks,
@@ -11,10 +11,11 @@ The subpackages show the architecture; each module holds one idea:
 ``figures``     every figure, and the one way a map is drawn over a photo
 ``explorers``   the interactive ipywidgets explorers, one API for all
 ``keras``       the Keras 3 ViT trained from scratch (notebook 06)
+``finetune``    fine-tuning a pretrained ViT on new classes and your own photos (notebook 09)
 ``exercises``   the end-of-notebook exercise checks and reference solutions
 ``shapes``      the shared input check for empty tensors
 ``tolerances``  how close two float32 results of different kernels must be (tests, notebooks)
-==============  ==============================================================================
+==============  ===================================================================================
 
 Import what you need from its module, e.g. ``from helpers.models import load``. Importing this
 package is cheap: no deep-learning library is imported until a function needs it.

@@ -11,6 +11,8 @@
 ``preprocessing``  each preprocessing stage beside a histogram of its values
 ``faithfulness``   deletion / insertion curves, results with intervals, the randomisation
                    cascade, head ablation (notebook 08)
+``training``       fine-tuning runs: accuracy against minutes, loss per step, a learning-rate
+                   schedule (notebook 09)
 =================  ===========================================================================
 
 The Keras notebook's figures are in :mod:`helpers.keras.figures`.
