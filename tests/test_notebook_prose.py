@@ -31,8 +31,10 @@ READMES = sorted(ROOT.glob("README*.md"))               # README.md, and its tra
 # "notebook 05", "Notebooks 04–07", "notebooks 01, 04 and 05", "notebooks 01–05 and 07"
 REFERENCE = re.compile(r"\b[Nn]otebooks? (\d\d(?:\s*[–-]\s*\d\d)?(?:(?:,\s*|\s+and\s+|\s+or\s+)"
                        r"\d\d(?:\s*[–-]\s*\d\d)?)*)\b")
-PATH = re.compile(r"(?<![\w/.$-])((?:helpers|scripts|tests|docs|notebooks|constraints|\.ci)/"
-                  r"[\w./-]*[\w/])")
+# ASCII only: a Korean particle written straight after a path (`notebooks/ko/와`) is not part of
+# it; `NN_*` is the prose's placeholder for "any notebook" and is checked as a glob.
+PATH = re.compile(r"(?<![\w/.$-])((?:helpers|scripts|tests|docs|notebooks|constraints|\.ci|translations)/"
+                  r"[A-Za-z0-9_./*-]*[A-Za-z0-9_/*])", re.ASCII)
 DOTTED = re.compile(r"(?<![\w.])(helpers(?:\.\w+)+)")
 
 
@@ -85,11 +87,26 @@ def test_whats_next_names_the_next_notebook(path: Path):
         assert not named - ON_DISK, f"What's next names missing notebooks {sorted(named - ON_DISK)}"
 
 
+def _exists(named: str) -> bool:
+    """Whether a path named in prose exists; ``NN_*`` (any notebook) must match a file."""
+    pattern = named.rstrip("/").replace("NN_", "[0-9][0-9]_")
+    if "*" in pattern or "[" in pattern:
+        return any(ROOT.glob(pattern))
+    return (ROOT / pattern).exists()
+
+
+def test_the_path_pattern_stops_at_korean_and_reads_placeholders():
+    text = "`notebooks/ko/NN_*.ipynb`는 notebooks/ko/와 helpers/models/convert.py에서 (scripts/nothing_here.py)"
+    assert PATH.findall(text) == ["notebooks/ko/NN_*.ipynb", "notebooks/ko/", "helpers/models/convert.py",
+                                  "scripts/nothing_here.py"]
+    assert [_exists(p) for p in PATH.findall(text)] == [True, True, True, False]
+
+
 @pytest.mark.parametrize("path", [*NOTEBOOKS, *READMES],
                          ids=[*_ids(NOTEBOOKS), *(p.name for p in READMES)])
 def test_every_path_named_exists(path: Path):
     named = {match for _, text in _texts(path) for match in PATH.findall(text)}
-    missing = sorted(p for p in named if not (ROOT / p.rstrip("/")).exists())
+    missing = sorted(p for p in named if not _exists(p))
     assert not missing, f"{path.name} names paths that do not exist: {missing}"
 
 
