@@ -75,14 +75,7 @@ def test_the_static_check_sees_guarded_asserts_in_either_branch():
     assert guarded_asserts(source) == [2, 4, 7]
 
 
-# issue 23 owns notebook 08; its `if TRAINED: assert blank.mean() > blank_mean` (cell 27) is the
-# one guarded assert left at the time of writing: drop this mark once 08 prints it instead
-_NOT_YET = {"08_faithfulness.ipynb": pytest.mark.xfail(
-    strict=True, reason="notebook 08 (issue 23) still asserts under `if TRAINED`")}
-
-
-@pytest.mark.parametrize("path", [pytest.param(p, marks=_NOT_YET.get(p.name, ()))
-                                  for p in NOTEBOOKS], ids=[p.name for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_no_assert_hangs_on_the_weights_or_the_run_size(path: Path):
     cells = nbformat.read(path, as_version=4).cells
     guarded = [f"cell {i} ({c.get('id')}), line {line}" for i, c in enumerate(cells)

@@ -33,8 +33,8 @@ REFERENCE = re.compile(r"\b[Nn]otebooks? (\d\d(?:\s*[–-]\s*\d\d)?(?:(?:,\s*|\s
                        r"\d\d(?:\s*[–-]\s*\d\d)?)*)\b")
 # ASCII only: a Korean particle written straight after a path (`notebooks/ko/와`) is not part of
 # it; `NN_*` is the prose's placeholder for "any notebook" and is checked as a glob.
-PATH = re.compile(r"(?<![\w/.$-])((?:helpers|scripts|tests|docs|notebooks|constraints|\.ci|translations)/"
-                  r"[A-Za-z0-9_./*-]*[A-Za-z0-9_/*])", re.ASCII)
+PATH = re.compile(r"(?<![\w/.$-])((?:helpers|scripts|tests|docs|notebooks|constraints|\.ci|"
+                  r"translations)/[A-Za-z0-9_./*-]*[A-Za-z0-9_/*])", re.ASCII)
 DOTTED = re.compile(r"(?<![\w.])(helpers(?:\.\w+)+)")
 
 
@@ -96,9 +96,10 @@ def _exists(named: str) -> bool:
 
 
 def test_the_path_pattern_stops_at_korean_and_reads_placeholders():
-    text = "`notebooks/ko/NN_*.ipynb`는 notebooks/ko/와 helpers/models/convert.py에서 (scripts/nothing_here.py)"
-    assert PATH.findall(text) == ["notebooks/ko/NN_*.ipynb", "notebooks/ko/", "helpers/models/convert.py",
-                                  "scripts/nothing_here.py"]
+    text = ("`notebooks/ko/NN_*.ipynb`는 notebooks/ko/와 helpers/models/convert.py에서 "
+            "(scripts/nothing_here.py)")
+    assert PATH.findall(text) == ["notebooks/ko/NN_*.ipynb", "notebooks/ko/",
+                                  "helpers/models/convert.py", "scripts/nothing_here.py"]
     assert [_exists(p) for p in PATH.findall(text)] == [True, True, True, False]
 
 
