@@ -2,7 +2,8 @@
 
 For each ``notebooks/NN_*.ipynb`` this writes ``build/NN_*.ipynb`` (executed, with
 outputs and widget state) and ``build/NN_*.html``, then prints one row per notebook:
-status, seconds, and which model weights it used (read from the ``Model: ...`` lines
+status, wall seconds, the kernel's CPU seconds (user + system: the number that travels between
+a quiet and a busy machine) and which model weights it used (read from the ``Model: ...`` lines
 that the notebooks print).
 
 Usage: python scripts/run_notebooks.py [NOTEBOOK ...] [--out build] [--timeout 1800]
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import resource
 import sys
@@ -37,6 +39,7 @@ class Result:
     seconds: float
     weights: list[str] = field(default_factory=list)
     peak_rss_mb: float = 0.0
+    cpu_seconds: float = 0.0
 
 
 def _weights_used(notebook: nbformat.NotebookNode) -> list[str]:
@@ -57,6 +60,7 @@ def run_one(path: Path, out_dir: Path, timeout: int) -> Result:
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     status = "ok"
     try:
@@ -66,6 +70,8 @@ def run_one(path: Path, out_dir: Path, timeout: int) -> Result:
     except (CellTimeoutError, DeadKernelError) as err:
         status = f"FAILED: {type(err).__name__}"
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)   # the kernel has exited and been reaped
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, out_dir / path.name)
     html, _ = HTMLExporter().from_notebook_node(notebook)
@@ -73,17 +79,20 @@ def run_one(path: Path, out_dir: Path, timeout: int) -> Result:
     # Largest resident set of any finished child so far: the kernel, when this process
     # runs one notebook (scripts/bench_series.py runs each in its own process).
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return Result(path.name, status, seconds, _weights_used(notebook), peak_mb)
+    return Result(path.name, status, seconds, _weights_used(notebook), peak_mb, cpu)
 
 
 def print_table(results: list[Result]) -> None:
     """Print the summary as a Markdown table."""
-    print("\n| notebook | status | seconds | weights |")
-    print("|---|---|---:|---|")
+    print("\n| notebook | status | seconds | CPU seconds | weights |")
+    print("|---|---|---:|---:|---|")
     for r in results:
-        print(f"| {r.name} | {r.status} | {r.seconds:.1f} | {', '.join(r.weights) or '-'} |")
+        print(f"| {r.name} | {r.status} | {r.seconds:.1f} | {r.cpu_seconds:.1f} | "
+              f"{', '.join(r.weights) or '-'} |")
     total = sum(r.seconds for r in results)
-    print(f"| total | {sum(r.status == 'ok' for r in results)}/{len(results)} ok | {total:.1f} | |")
+    cpu = sum(r.cpu_seconds for r in results)
+    print(f"| total | {sum(r.status == 'ok' for r in results)}/{len(results)} ok | {total:.1f} | "
+          f"{cpu:.1f} | |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in paths:
         print(f"running {path.name} ...", flush=True)
         result = run_one(path.resolve(), args.out, args.timeout)
-        print(f"  {result.status} in {result.seconds:.1f} s", flush=True)
+        print(f"  {result.status} in {result.seconds:.1f} s ({result.cpu_seconds:.1f} CPU s, load "
+              f"{os.getloadavg()[0]:.1f})", flush=True)
         results.append(result)
     print_table(results)
     if args.json:
