@@ -49,7 +49,7 @@ from helpers.maps.removal import (
     removal_baseline,
     token_site,
 )
-from helpers.models.libraries import attention_kernel, unwrap
+from helpers.models.libraries import attention_kernel, logits_of, unwrap
 
 __all__ = [
     "MODES",
@@ -187,7 +187,7 @@ def _scores(module: torch.nn.Module, images: torch.Tensor, classes: torch.Tensor
             ) -> torch.Tensor:
     """The probability of each image's class: (n, 3, H, W), (n,) -> (n,)."""
     output = module(images)
-    logits = output.logits if hasattr(output, "logits") else output  # (n, classes)
+    logits = logits_of(output)  # (n, classes)
     if int(classes.min()) < 0 or int(classes.max()) >= logits.shape[-1]:
         bad = sorted({c for c in classes.tolist() if not 0 <= c < logits.shape[-1]})
         raise ValueError(f"classes must lie in [0, {logits.shape[-1]}); got {bad}.")
