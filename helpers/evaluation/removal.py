@@ -1,6 +1,6 @@
 """What *removing* a patch means: a fill (blur, mean colour, grey) or no token at all.
 
-A deletion or insertion curve (:mod:`helpers.maps.faithfulness`) removes patches and asks the
+A deletion or insertion curve (:mod:`helpers.evaluation.faithfulness`) removes patches and asks the
 model again. A CNN needs every pixel, so a removed patch must show *something*: a **fill**.
 
 - ``"grey"``: 0 after normalisation (mid grey for mean = std = 0.5). RISE (Petsiuk et al.,
