@@ -42,7 +42,7 @@ from matplotlib.patches import Rectangle
 
 from helpers.explorers.base import Explorer
 from helpers.explorers.picker import PhotoPicker
-from helpers.figures.maps import overlay_alpha
+from helpers.figures.maps import overlay_alpha, photo_extent
 
 __all__ = ["AttentionView", "attention_maps_array", "attention_view", "prepare_attention",
            "AttentionExplorer"]
@@ -196,13 +196,14 @@ class AttentionExplorer(Explorer):
         self._canvas = FigureCanvasAgg(self.figure)
         ax = self.figure.subplots()
         height, width = first.photo.shape[:2]
-        extent = (0, width, height, 0)  # photo, maps and the query box share these coordinates
+        extent = photo_extent(first.photo)  # photo, maps and the query box share these
+        self._origin = (extent[0], extent[3])  # the top-left corner of the photo
         self._photo = ax.imshow(first.photo, extent=extent)
         self._overlay = ax.imshow(first.maps[0, 0, 0], cmap="inferno", alpha=first.alphas[0, 0, 0],
                                   vmin=0, vmax=1, extent=extent, interpolation="nearest",
                                   animated=True)
         self._cell = (height / grid, width / grid)
-        self._box = Rectangle((0, 0), self._cell[1], self._cell[0], fill=False,
+        self._box = Rectangle(self._origin, self._cell[1], self._cell[0], fill=False,
                               edgecolor="cyan", linewidth=2, animated=True)
         ax.add_patch(self._box)
         ax.set_axis_off()
@@ -249,7 +250,8 @@ class AttentionExplorer(Explorer):
         self._overlay.set_alpha(view.alphas[layer, head, token])  # (g, g)
         if token:
             row, col = divmod(token - 1, self.grid)
-            self._box.set_xy((col * self._cell[1], row * self._cell[0]))
+            self._box.set_xy((self._origin[0] + col * self._cell[1],
+                              self._origin[1] + row * self._cell[0]))
         self._box.set_visible(bool(token))
         self._canvas.restore_region(self._background)  # the photo, drawn once per photo
         for artist in (self._overlay, self._box):  # text is left to the status line: drawing
