@@ -149,6 +149,21 @@ def test_adapter_for_recognises_each_library_and_prefers_the_carried_one():
         adapter_named("keras")
 
 
+def test_copies_and_pickles_keep_the_one_adapter():
+    import copy
+    import pickle
+
+    for adapter in ADAPTERS:
+        assert copy.copy(adapter) is adapter and copy.deepcopy(adapter) is adapter
+        assert pickle.loads(pickle.dumps(adapter)) is adapter
+
+
+def test_the_adapters_docstring_maps_its_modules():
+    doc = ast.get_docstring(ast.parse((ADAPTERS_DIR / "__init__.py").read_text())) or ""
+    modules = sorted(p.stem for p in ADAPTERS_DIR.glob("*.py") if p.stem != "__init__")
+    assert not [m for m in modules if f"``{m}``" not in doc]
+
+
 def test_logits_of_reads_both_kinds_of_output():
     logits = torch.randn(2, 3)
     assert logits_of(logits) is logits

@@ -7,17 +7,17 @@ nowhere else: every other module asks the model's adapter (:func:`adapter_for`, 
 ``loaded.adapter`` on what :func:`helpers.models.load` returned) instead of asking which
 library it is.
 
-===================  ===========================================================================
-``base``             :class:`LibraryAdapter`, the questions every adapter answers; ``unwrap``
-                     (LoadedModel, PEFT) and ``logits_of``, the same for all libraries
-``choice``           :func:`adapter_for` (decided once), ``library_of``, the attention kernel
-                     on/off (:func:`attention_kernel`, :func:`use_eager_attention`)
-``torchvision_vit``  torchvision's adapter: ``nn.MultiheadAttention`` asked for its weights
-``transformers_vit`` transformers' adapter, ``set_attention_implementation`` and the 4.53 /
-                     4.57 / 5.x quirks, ``hf_layers`` and ``hf_layer_parts``
-``timm_vit``         timm's adapter: ``fused_attn``; :func:`require_timm` for what only timm
-                     ViTs support (head ablation, Grad-CAM, fine-tuning)
-===================  ===========================================================================
+====================  ==========================================================================
+``base``              :class:`LibraryAdapter`, the questions every adapter answers; ``unwrap``
+                      (LoadedModel, PEFT) and ``logits_of``, the same for all libraries
+``choice``            :func:`adapter_for` (decided once), ``library_of``, the attention kernel
+                      on/off (:func:`attention_kernel`, :func:`use_eager_attention`)
+``torchvision_vit``   torchvision's adapter: ``nn.MultiheadAttention`` asked for its weights
+``transformers_vit``  transformers' adapter, ``set_attention_implementation`` and the 4.53 /
+                      4.57 / 5.x quirks, ``hf_layers`` and ``hf_layer_parts``
+``timm_vit``          timm's adapter: ``fused_attn``; :func:`require_timm` for what only timm
+                      ViTs support (head ablation, Grad-CAM, fine-tuning)
+====================  ==========================================================================
 
 Adding a library = adding one module with its adapter, and naming it in
 :data:`~helpers.models.libraries.choice.ADAPTERS`.

@@ -140,3 +140,19 @@ class LibraryAdapter:
 
     def __repr__(self) -> str:
         return f"<{self.name} adapter>"
+
+    # one adapter per library: copies (of a LoadedModel, say) and pickles keep the same one
+    def __copy__(self) -> LibraryAdapter:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> LibraryAdapter:
+        return self
+
+    def __reduce__(self) -> tuple:
+        return _named, (self.name,)
+
+
+def _named(library: str) -> LibraryAdapter:
+    from helpers.models.libraries.choice import adapter_named
+
+    return adapter_named(library)

@@ -172,6 +172,6 @@ def require_timm(model: Any, needs: str) -> nn.Module:
 
     module = unwrap(model)
     adapter = adapter_for(module)
-    if adapter is not TIMM:
+    if not isinstance(adapter, TimmAdapter):
         raise ValueError(needs.format(library=adapter.name))
     return module
