@@ -39,7 +39,7 @@ def main() -> None:
     loaded = load("timm", args.name, device="cpu")
     photos = sample_images()
     explorer, build_s, first_seen = build_and_visit(lambda: DinoExplorer(loaded, photos), photos)
-    heads = explorer.layers(next(iter(photos))).over["CLS attention"].shape[0]
+    heads = explorer.inputs(next(iter(photos))).over["CLS attention"].shape[0]
 
     moves = {
         "head slider (CLS attention)": [{"kind": KINDS[0], "head": h % heads}

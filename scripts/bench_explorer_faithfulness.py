@@ -28,9 +28,9 @@ from bench_explorer_rollout import cycle  # noqa: E402
 from explorer_bench import build_and_visit, print_report, time_moves  # noqa: E402
 
 from helpers.data.images import sample_images  # noqa: E402
+from helpers.evaluation.faithfulness import MODES  # noqa: E402
 from helpers.explorers.faithfulness import FaithfulnessExplorer  # noqa: E402
 from helpers.maps.attribution import METHODS  # noqa: E402
-from helpers.maps.faithfulness import MODES  # noqa: E402
 from helpers.models import load  # noqa: E402
 
 

@@ -7,7 +7,7 @@ package-shipped samples, then CIFAR-10 test images) the script computes the nine
 :func:`helpers.maps.attribution.explanation_maps`, then:
 
 1. **curves against forward passes**: both curves of all nine maps with
-   :func:`helpers.maps.faithfulness.perturbation_curves` (``--steps`` steps, ``--draws``
+   :func:`helpers.evaluation.faithfulness.perturbation_curves` (``--steps`` steps, ``--draws``
    tie-breaking orders, RISE's pairing: deletion to grey, insertion from blur), counting the
    images the model really ran (each distinct perturbed image once), then the same number of
    images forwarded alone at batch ``--batch`` with the same fused kernel. Goal: curves ≤ 1.2×
@@ -41,8 +41,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from helpers.data.images import sample_images  # noqa: E402
+from helpers.evaluation.faithfulness import MODES, perturbation_curves  # noqa: E402
 from helpers.maps.attribution import METHODS, explanation_maps  # noqa: E402
-from helpers.maps.faithfulness import MODES, perturbation_curves  # noqa: E402
 from helpers.models import load  # noqa: E402
 from helpers.models.libraries import attention_kernel  # noqa: E402
 

@@ -1,5 +1,5 @@
-"""Head ablation (helpers.maps.ablation): switching a head off equals zeroing its columns of the
-output projection, per image; nothing stays hooked afterwards (logits bit-identical); the
+"""Head ablation (helpers.evaluation.ablation): switching a head off equals zeroing its columns
+of the output projection, per image; nothing stays hooked afterwards (logits bit-identical); the
 signed Σ A ⊙ ∇A of a head equals the gradient of the logit with respect to a gate on it, and a
 finite difference of that gate at 1; mean ablation replaces a head by its mean output; random
 heads matched by layer; unsupported models are refused."""
@@ -11,7 +11,7 @@ import copy
 import pytest
 import torch
 
-from helpers.maps.ablation import (
+from helpers.evaluation.ablation import (
     ablate_heads,
     ablation_scores,
     attention_blocks,

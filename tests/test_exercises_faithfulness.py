@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from helpers.evaluation.faithfulness import perturbation_curves
+from helpers.evaluation.sanity import rank_correlation
 from helpers.exercises.faithfulness import (
     check_auc_predictions,
     check_deletion_curve,
@@ -14,8 +16,6 @@ from helpers.exercises.faithfulness import (
     reference_rank_correlation,
     toy_one_patch_aucs,
 )
-from helpers.maps.faithfulness import perturbation_curves
-from helpers.maps.sanity import rank_correlation
 
 
 def test_deletion_curve_reference_and_helper_pass_and_mistakes_fail():

@@ -67,7 +67,7 @@ def test_slider_moves_update_the_image_and_then_the_status(explorer, attentions)
         f"{expected_share:.1%} · drawn in")
     assert re.search(r"drawn in \d+ ms", explorer.status)
     assert explorer.image.value[:2] == b"\xff\xd8"  # a JPEG frame
-    assert explorer._box.get_visible() and explorer._box.get_xy() == (3 * 8.0, 2 * 8.0)
+    assert explorer._box.get_visible() and explorer._box.get_xy() == (3 * 8.0 - 0.5, 2 * 8.0 - 0.5)
     explorer.head.value = 2
     assert "head 2" in explorer.status
     explorer.use_cls.value = True

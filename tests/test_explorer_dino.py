@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from helpers.explorers.base import STATUS_CLASS
-from helpers.explorers.dino import KEEPS, KINDS, DinoExplorer, make_layers
+from helpers.explorers.dino import KEEPS, KINDS, DinoExplorer, dino_inputs
 from helpers.maps.dino import image_maps, mass_threshold_mask
 
 # Touches a third-party library's API: runs in every version set (see conftest.py).
@@ -26,7 +26,7 @@ def explorer(tiny_random_timm, two_photos) -> DinoExplorer:
 
 def test_make_layers_shapes_and_masks(tiny_random_timm, photos):
     maps = image_maps(tiny_random_timm, [photos["chelsea"]])
-    layers = make_layers(maps)
+    layers = dino_inputs(maps)
     heads = maps.attention.shape[1]
     assert set(layers.over) == set(layers.alone) == set(KINDS)
     assert layers.over["CLS attention"].shape == (heads, 14, 14, 4)
@@ -59,7 +59,7 @@ def test_control_moves_reindex_without_recomputing(explorer, monkeypatch):
     events = []
     explorer.image.observe(lambda c: events.append("image"), names="value")
     explorer.status_widget.observe(lambda c: events.append("status"), names="value")
-    layers = explorer.layers("chelsea")
+    layers = explorer.inputs("chelsea")
     explorer.set(head=2)
     assert events == ["image", "status"]
     assert np.array_equal(explorer._over.get_array(), layers.over["attention mask"][59, 2])
@@ -80,7 +80,7 @@ def test_control_moves_reindex_without_recomputing(explorer, monkeypatch):
 def test_a_new_photo_is_computed_once(explorer):
     explorer.set(image="coffee")
     assert explorer.computed == 2
-    assert np.array_equal(explorer._photo.get_array(), explorer.layers("coffee").photo)
+    assert np.array_equal(explorer._photo.get_array(), explorer.inputs("coffee").photo)
     explorer.set(image="chelsea")
     explorer.set(image="coffee")
     assert explorer.computed == 2

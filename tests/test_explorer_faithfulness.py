@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from helpers.evaluation.faithfulness import curve_auc, perturbation_curves
 from helpers.explorers.base import STATUS_CLASS
 from helpers.explorers.faithfulness import FaithfulnessExplorer, prepare_faithfulness
 from helpers.maps.attribution import METHODS
-from helpers.maps.faithfulness import curve_auc, perturbation_curves
 from helpers.tolerances import DEEP, assert_same_maths
 
 # Touches a third-party library's API: runs in every version set (see conftest.py).

@@ -1,5 +1,5 @@
 """What every explorer shares through helpers.explorers.base and .picker: one API (set, status,
-figure, last_draw_s, add_photo), an upload becomes a photo shown at once, a bad upload is
+figure, last_draw_s, add_photo, inputs), an upload becomes a photo shown at once, a bad upload is
 reported in the status line, unknown photos are named."""
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from helpers.explorers.rollout import RolloutExplorer
 # Touches a third-party library's API: runs in every version set (see conftest.py).
 pytestmark = pytest.mark.api
 
-#: kind -> (class, constructor options, its per-photo accessor, a control move that redraws)
+#: kind -> (class, constructor options, its per-photo inputs' class, a control move that redraws)
 EXPLORERS = {
-    "attention": (AttentionExplorer, {"size": 2.0}, "view", {"head": 1}),
-    "dino": (DinoExplorer, {"size": 2.0, "dpi": 40}, "layers", {"head": 1}),
-    "rollout": (RolloutExplorer, {"top_k": 2, "size": 1.5, "dpi": 40}, "inputs", {"discard": 50}),
+    "attention": (AttentionExplorer, {"size": 2.0}, "AttentionInputs", {"head": 1}),
+    "dino": (DinoExplorer, {"size": 2.0, "dpi": 40}, "DinoInputs", {"head": 1}),
+    "rollout": (RolloutExplorer, {"top_k": 2, "size": 1.5, "dpi": 40}, "RolloutInputs",
+                {"discard": 50}),
     "faithfulness": (FaithfulnessExplorer, {"steps": 4, "occlusion_window": 112, "size": 1.5,
-                                            "dpi": 40}, "inputs", {"step": 1}),
+                                            "dpi": 40}, "FaithfulnessInputs", {"step": 1}),
 }
 
 
@@ -59,11 +60,12 @@ def test_a_bad_upload_is_reported_in_the_status(kind, explorer):
 
 
 def test_no_photos_and_unknown_photos_are_refused(kind, tiny_random_timm, explorer):
-    cls, _, accessor, _ = EXPLORERS[kind]
+    cls, _, inputs_class, _ = EXPLORERS[kind]
     with pytest.raises(ValueError, match="at least one photo"):
         cls(tiny_random_timm, {})
     with pytest.raises(ValueError, match="unknown photo 'dog'"):
-        getattr(explorer, accessor)("dog")
+        explorer.inputs("dog")
+    assert type(explorer.inputs("chelsea")).__name__ == inputs_class  # one name per idea
 
 
 def test_every_explorer_answers_the_same_calls(kind, explorer, photos):

@@ -1,5 +1,5 @@
-"""Deletion and insertion curves (helpers.maps.faithfulness) on a toy model whose output depends
-on one known patch: the perfect map's deletion AUC is the smallest possible and the reversed
+"""Deletion and insertion curves (helpers.evaluation.faithfulness) on a toy model whose output
+depends on one known patch: the perfect map's deletion AUC is the smallest possible and the reversed
 map's the largest, a random map's expected curve is the diagonal and a constant map's (ties
 broken at random) is the same, batching and de-duplication change nothing, and every wrong
 input gets a clear ValueError."""
@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.maps.faithfulness import (
+from helpers.evaluation.faithfulness import (
     bootstrap_interval,
     curve_auc,
     curve_fractions,

@@ -30,7 +30,7 @@ def test_colours_are_stable_and_random_is_grey():
 
 
 def test_mean_and_interval_is_the_bootstrap_of_the_mean_and_skips_nan():
-    from helpers.maps.reliability import bootstrap_interval
+    from helpers.evaluation.reliability import bootstrap_interval
 
     values = np.random.default_rng(0).normal(size=(64, 3))
     mean, low, high = mean_and_interval(values)

@@ -21,8 +21,8 @@ def _modules() -> list[Path]:
 
 
 def test_the_subpackages_are_the_architecture():
-    assert SUBPACKAGES == ["data", "exercises", "explorers", "figures", "finetune", "keras",
-                           "maps", "models", "setup"]
+    assert SUBPACKAGES == ["data", "evaluation", "exercises", "explorers", "figures", "finetune",
+                           "keras", "maps", "models", "setup"]
     flat = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert flat == ["__init__.py", "shapes.py", "tolerances.py"], \
         f"modules outside a subpackage: {flat}"

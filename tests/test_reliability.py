@@ -1,4 +1,4 @@
-"""How far the numbers can be trusted (helpers.maps.reliability): the bootstrap interval, its
+"""How far the numbers can be trusted (helpers.evaluation.reliability): the bootstrap interval, its
 measured coverage (which justifies MIN_IMAGES), Kendall's τ against scipy, the agreement of two
 rankings with its interval, and the held-out lead that refuses "robust" on too few images."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers.maps.reliability import (
+from helpers.evaluation.reliability import (
     MIN_IMAGES,
     agreement_verdict,
     bootstrap_coverage,

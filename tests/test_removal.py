@@ -1,5 +1,5 @@
-"""Token removal (helpers.maps.removal): a ViT run on the kept patch tokens only equals the same
-ViT fed a sequence built by hand from those tokens (each with its own position embedding); the
+"""Token removal (helpers.evaluation.removal): a ViT run on the kept patch tokens only equals the
+same ViT fed a sequence built by hand from those tokens (each with its own position embedding); the
 removed patches' pixels then cannot matter; timm, torchvision and transformers agree; the
 curves built on it equal a per-step loop; and what cannot work is refused clearly."""
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 from tiny_vits import CLASSES, DEPTH, DIM, HEADS, IMAGE_SIZE, PATCH, hook_state, logits, tiny_trio
 
-from helpers.maps.faithfulness import keep_masks, perturbation_curves
-from helpers.maps.removal import kept_tokens, token_site
+from helpers.evaluation.faithfulness import keep_masks, perturbation_curves
+from helpers.evaluation.removal import kept_tokens, token_site
 
 PATCHES = (IMAGE_SIZE // PATCH) ** 2
 

@@ -1,6 +1,6 @@
-"""The randomisation cascade (helpers.maps.sanity): it really changes the weights of every stage
-it reaches, leaves the others and the original model alone, reaches every parameter tensor by its
-last stage (in all three libraries), is seeded without touching the global random state; the
+"""The randomisation cascade (helpers.evaluation.sanity): it really changes the weights of every
+stage it reaches, leaves the others and the original model alone, reaches every parameter tensor by
+its last stage (in all three libraries), is seeded without touching the global random state; the
 independent variant changes one stage at a time; Spearman's rank correlation with ties, and
 undefined (NaN) for a constant map."""
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.maps.sanity import (
+from helpers.evaluation.sanity import (
     average_ranks,
     cascade_stages,
     independent_randomisation,

@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping
 
 import torch
 
+from helpers.evaluation.faithfulness import curve_auc, keep_masks
+from helpers.evaluation.sanity import rank_correlation
 from helpers.exercises import Case, CheckResult, WrongAnswer, run_check, shape_of, tensor_error
-from helpers.maps.faithfulness import curve_auc, keep_masks
-from helpers.maps.sanity import rank_correlation
 
 __all__ = [
     "reference_deletion_curve",
@@ -88,7 +88,7 @@ def toy_one_patch_aucs(steps: int = 7, side: int = 14, draws: int = 4000, seed: 
     """Deletion AUCs on a toy model whose score is 1 while one patch is visible, else 0.
 
     Measured, not derived: the curves are computed with
-    :func:`helpers.maps.faithfulness.keep_masks` for the perfect map (that patch first), the
+    :func:`helpers.evaluation.faithfulness.keep_masks` for the perfect map (that patch first), the
     reversed map (that patch last) and ``draws`` random maps (their mean AUC).
 
     Returns:

@@ -2,7 +2,9 @@
 
 ================  ============================================================================
 ``base``          :class:`Explorer`, the one API: ``set(**controls)``, ``.status``, ``.figure``,
-                  ``.last_draw_s``, ``add_photo``; PNG rendering; the status line after the picture
+                  ``.last_draw_s``, ``add_photo``, ``inputs(photo)`` (each explorer's
+                  ``...Inputs``, precomputed once per photo); PNG rendering; the status line
+                  after the picture
 ``picker``        :class:`PhotoPicker`: photos computed once each, a dropdown and an upload button
                   (ipywidgets 7 and 8)
 ``attention``     notebook 04: layer x head x query over a photo (blitting, JPEG frames)

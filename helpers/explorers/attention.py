@@ -42,9 +42,9 @@ from matplotlib.patches import Rectangle
 
 from helpers.explorers.base import Explorer
 from helpers.explorers.picker import PhotoPicker
-from helpers.figures.maps import overlay_alpha
+from helpers.figures.maps import overlay_alpha, photo_extent
 
-__all__ = ["AttentionView", "attention_maps_array", "attention_view", "prepare_attention",
+__all__ = ["AttentionInputs", "attention_maps_array", "attention_inputs", "prepare_attention",
            "AttentionExplorer"]
 
 
@@ -88,7 +88,7 @@ def attention_maps_array(attentions: Sequence[torch.Tensor] | torch.Tensor, inde
 
 
 @dataclass(frozen=True)
-class AttentionView:
+class AttentionInputs:
     """One photo's attention, ready to draw.
 
     Attributes:
@@ -104,8 +104,8 @@ class AttentionView:
     peak: np.ndarray
 
 
-def attention_view(image: np.ndarray, attentions: Sequence[torch.Tensor] | torch.Tensor,
-                   index: int = 0) -> AttentionView:
+def attention_inputs(image: np.ndarray, attentions: Sequence[torch.Tensor] | torch.Tensor,
+                   index: int = 0) -> AttentionInputs:
     """Scale one photo's captured attention for drawing (see :func:`attention_maps_array`).
 
     Args:
@@ -120,10 +120,10 @@ def attention_view(image: np.ndarray, attentions: Sequence[torch.Tensor] | torch
     raw = attention_maps_array(attentions, index)  # (depth, heads, 1 + N, g, g)
     peak = raw.max(axis=(-2, -1), keepdims=True)  # (depth, heads, 1 + N, 1, 1)
     maps = raw / np.maximum(peak, 1e-12)  # scaled once, here, not per redraw
-    return AttentionView(photo=image, maps=maps, alphas=overlay_alpha(maps), peak=peak[..., 0, 0])
+    return AttentionInputs(photo=image, maps=maps, alphas=overlay_alpha(maps), peak=peak[..., 0, 0])
 
 
-def prepare_attention(loaded: Any, image: Any) -> AttentionView:
+def prepare_attention(loaded: Any, image: Any) -> AttentionInputs:
     """The slow path, once per photo: one forward pass that captures every layer's attention.
 
     Args:
@@ -136,7 +136,7 @@ def prepare_attention(loaded: Any, image: Any) -> AttentionView:
     pixels = loaded.batch([image])  # (1, 3, H, W)
     with torch.inference_mode(), capture_attention(loaded) as attentions:
         loaded.logits(pixels)
-    return attention_view(pixels_to_image(pixels[0], loaded.preprocess), attentions)
+    return attention_inputs(pixels_to_image(pixels[0], loaded.preprocess), attentions)
 
 
 class AttentionExplorer(Explorer):
@@ -170,19 +170,19 @@ class AttentionExplorer(Explorer):
             size: Figure side in inches.
             name: The photo's name in the picker.
         """
-        view = attention_view(image, attentions, index)
+        view = attention_inputs(image, attentions, index)
         explorer = cls.__new__(cls)
         explorer._build(PhotoPicker({name: view}, lambda same: same, upload=False), size)
         return explorer
 
-    def view(self, name: str) -> AttentionView:
-        """The precomputed maps of photo ``name``, computing them on first use (slow)."""
+    def inputs(self, name: str) -> AttentionInputs:
+        """The precomputed inputs of photo ``name``, computing them on first use (slow)."""
         return self._photos.get(name)
 
     @property
     def maps(self) -> np.ndarray:
         """(depth, heads, 1 + N, g, g) maps of the photo shown."""
-        return self.view(self.picker.value).maps
+        return self.inputs(self.picker.value).maps
 
     # ------------------------------------------------------------------ internals
 
@@ -196,13 +196,14 @@ class AttentionExplorer(Explorer):
         self._canvas = FigureCanvasAgg(self.figure)
         ax = self.figure.subplots()
         height, width = first.photo.shape[:2]
-        extent = (0, width, height, 0)  # photo, maps and the query box share these coordinates
+        extent = photo_extent(first.photo)  # photo, maps and the query box share these
+        self._origin = (extent[0], extent[3])  # the top-left corner of the photo
         self._photo = ax.imshow(first.photo, extent=extent)
         self._overlay = ax.imshow(first.maps[0, 0, 0], cmap="inferno", alpha=first.alphas[0, 0, 0],
                                   vmin=0, vmax=1, extent=extent, interpolation="nearest",
                                   animated=True)
         self._cell = (height / grid, width / grid)
-        self._box = Rectangle((0, 0), self._cell[1], self._cell[0], fill=False,
+        self._box = Rectangle(self._origin, self._cell[1], self._cell[0], fill=False,
                               edgecolor="cyan", linewidth=2, animated=True)
         ax.add_patch(self._box)
         ax.set_axis_off()
@@ -238,7 +239,7 @@ class AttentionExplorer(Explorer):
             self.use_cls.value = False
 
     def _draw(self, layer: int, head: int, query: int, use_cls: bool, image: str) -> str:
-        view = self.view(image)
+        view = self.inputs(image)
         if self._shown_photo != image:  # a new photo: draw it once and keep it as background
             self._photo.set_data(view.photo)
             self._canvas.draw()
@@ -249,7 +250,8 @@ class AttentionExplorer(Explorer):
         self._overlay.set_alpha(view.alphas[layer, head, token])  # (g, g)
         if token:
             row, col = divmod(token - 1, self.grid)
-            self._box.set_xy((col * self._cell[1], row * self._cell[0]))
+            self._box.set_xy((self._origin[0] + col * self._cell[1],
+                              self._origin[1] + row * self._cell[0]))
         self._box.set_visible(bool(token))
         self._canvas.restore_region(self._background)  # the photo, drawn once per photo
         for artist in (self._overlay, self._box):  # text is left to the status line: drawing

@@ -32,7 +32,7 @@ from helpers.explorers.picker import PhotoPicker
 from helpers.figures.maps import dim_outside, heat_rgba, photo_extent
 from helpers.maps.dino import ImageMaps, image_maps, mass_threshold_mask
 
-__all__ = ["KINDS", "KEEPS", "Layers", "make_layers", "DinoExplorer"]
+__all__ = ["KINDS", "KEEPS", "DinoInputs", "dino_inputs", "DinoExplorer"]
 
 #: The map types of the explorer's "map" dropdown.
 KINDS = ("CLS attention", "attention mask", "token norm", "PCA colours", "PCA foreground")
@@ -44,7 +44,7 @@ _DARK = np.array([0.15, 0.15, 0.15, 1.0], dtype=np.float32)
 
 
 @dataclass(frozen=True)
-class Layers:
+class DinoInputs:
     """Everything the explorer can show for one photo, as ready-to-draw RGBA arrays.
 
     Attributes:
@@ -69,7 +69,7 @@ def _heat(scaled: np.ndarray, cmap: str = "inferno") -> tuple[np.ndarray, np.nda
     return heat_rgba(scaled, cmap, alpha=0.75), heat_rgba(scaled, cmap)
 
 
-def make_layers(maps: ImageMaps, index: int = 0, keeps: np.ndarray = KEEPS) -> Layers:
+def dino_inputs(maps: ImageMaps, index: int = 0, keeps: np.ndarray = KEEPS) -> DinoInputs:
     """Turn one photo's maps into every RGBA picture the explorer can show.
 
     Args:
@@ -78,7 +78,7 @@ def make_layers(maps: ImageMaps, index: int = 0, keeps: np.ndarray = KEEPS) -> L
         keeps: Thresholds to precompute masks for, in percent of the attention mass.
 
     Returns:
-        The :class:`Layers` of that photo.
+        The :class:`DinoInputs` of that photo.
     """
     attention = maps.attention[index].numpy()  # (heads, g, g)
     peak = attention.max(axis=(-2, -1), keepdims=True)  # (heads, 1, 1)
@@ -107,7 +107,7 @@ def make_layers(maps: ImageMaps, index: int = 0, keeps: np.ndarray = KEEPS) -> L
             "PCA foreground": dim_outside(foreground)}
     alone = {"CLS attention": att_alone, "attention mask": mask_alone,
              "token norm": norm_alone, "PCA colours": rgb_alone, "PCA foreground": fg_alone}
-    return Layers(photo=maps.photos[index], over={k: _to_uint8(v) for k, v in over.items()},
+    return DinoInputs(photo=maps.photos[index], over={k: _to_uint8(v) for k, v in over.items()},
                   alone={k: _to_uint8(v) for k, v in alone.items()},
                   kept=masks.sum(axis=(-2, -1)), foreground=float(foreground.mean()))
 
@@ -133,7 +133,7 @@ class DinoExplorer(Explorer):
         import ipywidgets as widgets
 
         self.loaded = loaded
-        picker = PhotoPicker(photos, lambda image: make_layers(image_maps(loaded, [image])),
+        picker = PhotoPicker(photos, lambda image: dino_inputs(image_maps(loaded, [image])),
                              width="210px")
         layers = picker.get(picker.dropdown.value)
         heads = layers.over["CLS attention"].shape[0]
@@ -159,14 +159,14 @@ class DinoExplorer(Explorer):
         self._shown_photo = picker.dropdown.value
         super().__init__(controls, figure, photos=picker, dpi=dpi)
 
-    def layers(self, name: str) -> Layers:
-        """The precomputed pictures of photo ``name``, computing them on first use (slow)."""
+    def inputs(self, name: str) -> DinoInputs:
+        """The precomputed inputs of photo ``name``, computing them on first use (slow)."""
         return self._photos.get(name)
 
     # ------------------------------------------------------------------ internals
 
     def _draw(self, image: str, kind: str, keep: int, head: int) -> str:
-        layers = self.layers(image)  # precomputed unless the photo is new
+        layers = self.inputs(image)  # precomputed unless the photo is new
         t = int(np.searchsorted(KEEPS, keep))  # index of the slider's value
         over, alone = layers.over[kind], layers.alone[kind]
         if kind == "CLS attention":

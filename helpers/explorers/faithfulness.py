@@ -4,8 +4,8 @@ insertion curve being made, one step at a time.
 Built on :class:`helpers.explorers.base.Explorer`. The slow path runs once per photo
 (:func:`prepare_faithfulness`): every method's map (:func:`helpers.maps.attribution.
 explanation_maps`) and its deletion and insertion curves
-(:func:`helpers.maps.faithfulness.perturbation_curves`), with RISE's pairing by default: deleted
-patches turn grey, insertion starts from a blurred copy. A control move only composes the
+(:func:`helpers.evaluation.faithfulness.perturbation_curves`), with RISE's pairing by default:
+deleted patches turn grey, insertion starts from a blurred copy. A control move only composes the
 partly removed photo from two precomputed pictures (the photo and what removed patches show
 in that curve) with the method's patch order (ties broken by the same seeded draw as the
 curve), moves a marker along the precomputed curve and redraws.
@@ -32,13 +32,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from helpers.data.preprocessing import pixels_to_image
+from helpers.evaluation.faithfulness import MODES, curve_auc, patch_order, perturbation_curves
+from helpers.evaluation.removal import FILLS, RISE_REMOVAL, removal_baseline
 from helpers.explorers.base import Explorer
 from helpers.explorers.picker import PhotoPicker
 from helpers.figures.faithfulness import method_colours
 from helpers.figures.maps import heat_rgba, photo_extent
 from helpers.maps.attribution import METHODS, explanation_maps
-from helpers.maps.faithfulness import MODES, curve_auc, patch_order, perturbation_curves
-from helpers.maps.removal import FILLS, RISE_REMOVAL, removal_baseline
 
 __all__ = ["FaithfulnessInputs", "prepare_faithfulness", "FaithfulnessExplorer"]
 
@@ -81,7 +81,7 @@ def prepare_faithfulness(loaded: Any, image: Any, steps: int = 14,
         image: Anything :func:`helpers.data.images.load_image` accepts.
         steps: Steps per curve; must divide the number of patches.
         baseline: What removed patches become, one of the fills of
-            :mod:`helpers.maps.removal` for both curves, or None for RISE's pairing (grey for
+            :mod:`helpers.evaluation.removal` for both curves, or None for RISE's pairing (grey for
             deletion, blur for insertion).
         methods: Which methods to offer.
         occlusion_window: Side of the occlusion window in pixels.

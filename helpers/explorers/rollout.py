@@ -37,7 +37,7 @@ from matplotlib.figure import Figure
 from helpers.data.preprocessing import pixels_to_image
 from helpers.explorers.base import Explorer
 from helpers.explorers.picker import PhotoPicker
-from helpers.figures.maps import heat_rgba
+from helpers.figures.maps import heat_rgba, photo_extent
 from helpers.maps.gradients import attention_gradients, grad_weighted_attention
 from helpers.maps.rollout import (
     DISCARD_RATIOS,
@@ -167,10 +167,9 @@ class RolloutExplorer(Explorer):
 
         figure = Figure(figsize=(3 * size, size + 0.35), dpi=dpi, layout="constrained")
         ax_photo, ax_rollout, ax_raw = figure.subplots(1, 3)
-        height, width = inputs.photo.shape[:2]
         blank = np.zeros((self._side, self._side, 4))
         self._photo = ax_photo.imshow(inputs.photo)
-        self._over = ax_photo.imshow(blank, extent=(-0.5, width - 0.5, height - 0.5, -0.5),
+        self._over = ax_photo.imshow(blank, extent=photo_extent(inputs.photo),
                                      interpolation="nearest")
         self._alone = ax_rollout.imshow(blank, interpolation="nearest")
         self._raw = ax_raw.imshow(blank, interpolation="nearest")

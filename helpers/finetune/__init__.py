@@ -21,8 +21,8 @@
 ``recipes``      one method from the pretrained model to a test accuracy (:class:`Recipe`,
                  :func:`run_recipe`: fixed steps or a time budget), and measured estimates
 ``measures``     notebook 08's faithfulness measures of two models on the same images
-                 (the one place that calls :mod:`helpers.maps.faithfulness` and
-                 :mod:`helpers.maps.sanity`)
+                 (the one place that calls :mod:`helpers.evaluation.faithfulness` and
+                 :mod:`helpers.evaluation.sanity`)
 ===============  ==============================================================================
 
 Everything here works on timm ViTs (what ``helpers.models.load("timm", ...)`` returns); the

@@ -12,15 +12,14 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
 from helpers.finetune.data import ImageSplit, PixelPipeline
 from helpers.finetune.precision import Precision
-from helpers.models.libraries import attention_kernel
+from helpers.models.libraries import attention_kernel, logits_of
 
-__all__ = ["Evaluation", "evaluate", "logits_of"]
+__all__ = ["Evaluation", "evaluate"]
 
 
 @dataclass(frozen=True)
@@ -46,11 +45,6 @@ class Evaluation:
     def accuracy(self) -> float:
         """Share of images whose most probable class is the true one."""
         return float((self.predictions == self.labels).float().mean())
-
-
-def logits_of(output: Any) -> torch.Tensor:
-    """The logits from a model's output (a tensor, or an object with ``.logits``)."""
-    return output.logits if hasattr(output, "logits") else output
 
 
 def evaluate(model: torch.nn.Module, split: ImageSplit, pipeline: PixelPipeline,

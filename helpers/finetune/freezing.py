@@ -22,18 +22,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from helpers.models.libraries import library_of, unwrap
+from helpers.models.libraries import require_timm
 
 __all__ = ["new_head", "freeze_all", "train_only_head", "train_last_blocks", "train_everything",
            "count_parameters", "trainable_names"]
 
 
 def _vit(model: Any) -> nn.Module:
-    module = unwrap(model)
-    if library_of(module) != "timm":
-        raise ValueError(f"fine-tuning here works on timm ViTs (blocks, norm, head); got a "
-                         f"{library_of(module)} model. Load it with load('timm', ...).")
-    return module
+    return require_timm(model, "fine-tuning here works on timm ViTs (blocks, norm, head); got a "
+                               "{library} model. Load it with load('timm', ...).")
 
 
 def new_head(model: nn.Module, num_classes: int, seed: int = 0) -> nn.Module:

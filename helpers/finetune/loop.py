@@ -27,10 +27,10 @@ from torch import nn
 
 from helpers.finetune.checkpoints import load_checkpoint, save_checkpoint
 from helpers.finetune.data import ImageSplit, PixelPipeline
-from helpers.finetune.evaluation import evaluate, logits_of
+from helpers.finetune.evaluation import evaluate
 from helpers.finetune.precision import Precision
 from helpers.finetune.schedules import make_scheduler, time_schedule, warmup_steps_for
-from helpers.models.libraries import attention_kernel
+from helpers.models.libraries import attention_kernel, logits_of
 
 __all__ = ["TrainConfig", "History", "make_optimizer", "batch_indices", "step_seeds", "fit"]
 

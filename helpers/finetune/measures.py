@@ -1,8 +1,8 @@
 """Notebook 08's measures applied to two models of the same images: before and after fine-tuning.
 
 This is the one module of :mod:`helpers.finetune` that calls :mod:`helpers.maps.attribution`,
-:mod:`helpers.maps.faithfulness` and :mod:`helpers.maps.sanity`; if their functions change,
-only this file follows.
+:mod:`helpers.evaluation.faithfulness` and :mod:`helpers.evaluation.sanity`; if their functions
+change, only this file follows.
 
 For each model, each image and each method (rollout, gradient rollout, and the random map as the
 floor every method must beat), explaining the image's true class:
@@ -61,9 +61,9 @@ def measure_model(loaded: Any, pixels: torch.Tensor, classes: torch.Tensor, name
         steps: Steps of the curves (must divide the number of patches).
         methods: Which of :data:`helpers.maps.attribution.METHODS` to measure.
     """
+    from helpers.evaluation.faithfulness import MODES, curve_auc, perturbation_curves
+    from helpers.evaluation.sanity import randomisation_cascade, rank_correlation
     from helpers.maps.attribution import explanation_maps
-    from helpers.maps.faithfulness import MODES, curve_auc, perturbation_curves
-    from helpers.maps.sanity import randomisation_cascade, rank_correlation
 
     found = explanation_maps(loaded, pixels, classes, methods=list(methods))
     auc = {mode: {m: curve_auc(c) for m, c in perturbation_curves(
@@ -76,7 +76,7 @@ def measure_model(loaded: Any, pixels: torch.Tensor, classes: torch.Tensor, name
 
 
 def _interval(values: torch.Tensor) -> tuple[float, float, float]:
-    from helpers.maps.faithfulness import bootstrap_interval
+    from helpers.evaluation.faithfulness import bootstrap_interval
 
     return bootstrap_interval(values)
 

@@ -30,7 +30,7 @@ from helpers.finetune.freezing import (
     train_last_blocks,
     train_only_head,
 )
-from helpers.models.libraries import library_of, unwrap
+from helpers.models.libraries import require_timm, unwrap
 
 __all__ = ["METHODS", "finetuning_copy", "set_input_size", "set_patch_dropout", "prepare"]
 
@@ -80,9 +80,7 @@ def finetuning_copy(model: Any, num_classes: int, size: int | None = None,
     Returns:
         The timm ViT, every parameter trainable, in eval mode.
     """
-    vit = unwrap(model)
-    if library_of(vit) != "timm":
-        raise ValueError(f"fine-tuning here needs a timm ViT; got a {library_of(vit)} model.")
+    vit = require_timm(model, "fine-tuning here needs a timm ViT; got a {library} model.")
     copied = copy.deepcopy(vit).eval()
     new_head(copied, num_classes, seed)
     if head is not None:

@@ -45,7 +45,7 @@ from helpers.maps.gradients import (
     rollout_fused,
 )
 from helpers.maps.rollout import attention_rollout
-from helpers.models.libraries import attention_kernel, library_of, unwrap
+from helpers.models.libraries import adapter_for, attention_kernel, logits_of, require_timm, unwrap
 
 __all__ = ["METHODS", "GRADIENT_DISCARD", "MethodMaps", "random_maps", "edge_maps",
            "last_layer_attention", "own_class_gradients", "grad_cam_maps", "occlusion_maps",
@@ -93,14 +93,7 @@ def _grid(pixels: torch.Tensor, patch: int) -> int:
 
 
 def _patch_size(module: nn.Module) -> int:
-    library = library_of(module)
-    if library == "timm":
-        size = module.patch_embed.patch_size
-    elif library == "torchvision":
-        size = module.patch_size
-    else:
-        size = module.config.patch_size
-    return int(size[0] if isinstance(size, tuple | list) else size)
+    return adapter_for(module).patch_size(module)
 
 
 def random_maps(batch: int, patches: int, seed: int = 0) -> torch.Tensor:
@@ -153,7 +146,7 @@ def own_class_gradients(loaded: Any, pixels: torch.Tensor, classes: Any
     inputs = pixels.detach().to(next(module.parameters()).device).requires_grad_(True)
     with _frozen(module), torch.enable_grad(), capture_attention(module, detach=False) as maps:
         output = module(inputs)
-        logits = output.logits if hasattr(output, "logits") else output  # (B, classes)
+        logits = logits_of(output)  # (B, classes)
         if int(target.min()) < 0 or int(target.max()) >= logits.shape[-1]:
             raise ValueError(f"classes must lie in [0, {logits.shape[-1]}).")
         score = logits.gather(1, target[:, None].to(logits.device)).sum()
@@ -201,11 +194,13 @@ def grad_cam_maps(loaded: Any, pixels: torch.Tensor, classes: Any,
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
     from pytorch_grad_cam.utils.reshape_transforms import vit_reshape_transform
 
+    needs = ("grad_cam_maps supports timm ViTs with one class token (its target layer is "
+             "blocks[-1].norm1); got {name} from {library}. Load one with load('timm').")
     module = unwrap(loaded)
-    if library_of(module) != "timm" or getattr(module, "num_prefix_tokens", None) != 1:
-        raise ValueError("grad_cam_maps supports timm ViTs with one class token (its target "
-                         f"layer is blocks[-1].norm1); got {type(module).__name__} from "
-                         f"{library_of(module)}. Load one with load('timm').")
+    needs = needs.replace("{name}", type(module).__name__)
+    module = require_timm(module, needs)
+    if getattr(module, "num_prefix_tokens", None) != 1:
+        raise ValueError(needs.format(library="timm"))
     grid = _grid(pixels, _patch_size(module))
     layer = module.blocks[-1].norm1 if target_layer is None else target_layer
     targets = [ClassifierOutputTarget(int(c)) for c in torch.as_tensor(classes).reshape(-1)]
@@ -260,7 +255,7 @@ def occlusion_maps(loaded: Any, pixels: torch.Tensor, classes: Any, window: int 
 
     def probabilities(x: torch.Tensor) -> torch.Tensor:
         output = module(x)
-        return (output.logits if hasattr(output, "logits") else output).float().softmax(-1)
+        return logits_of(output).float().softmax(-1)
 
     with torch.no_grad(), attention_kernel(module, fused=True):
         drops = Occlusion(probabilities).attribute(
@@ -313,7 +308,7 @@ def explanation_maps(loaded: Any, pixels: torch.Tensor, classes: Any = None,
         clock = time.perf_counter()
         with torch.inference_mode(), capture_attention(module) as attentions:
             output = module(x)
-        logits = (output.logits if hasattr(output, "logits") else output).float()
+        logits = logits_of(output).float()
         shared = time.perf_counter() - clock  # the attention methods' forward pass
         target = _top_class(logits) if classes is None else torch.as_tensor(
             classes).reshape(-1)[start:start + batch_size].long()

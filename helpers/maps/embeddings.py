@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from helpers.models.libraries import attention_kernel, library_of
+from helpers.models.libraries import adapter_for, attention_kernel, unwrap
 
 __all__ = [
     "EMBEDDING_KINDS",
@@ -107,21 +107,9 @@ def token_states(model: nn.Module, pixel_values: torch.Tensor) -> TokenStates:
         shape = tuple(pixel_values.shape) if isinstance(pixel_values, torch.Tensor) else \
             type(pixel_values).__name__
         raise ValueError(f"pixel_values must be a tensor of shape (B, 3, H, W); got {shape}.")
-    library = library_of(model)
-    if library == "transformers":
-        base = getattr(model, "base_model", model)  # ViTForImageClassification -> ViTModel
-        output = base(pixel_values=pixel_values)
-        states = output.last_hidden_state  # (B, T, D)
-        num_patches = base.embeddings.patch_embeddings.num_patches
-        pooler = getattr(output, "pooler_output", None)  # (B, D) or None
-        return TokenStates(states, int(states.shape[1] - num_patches), pooler)
-    if library == "timm":
-        states = model.forward_features(pixel_values)  # (B, T, D)
-        return TokenStates(states, int(getattr(model, "num_prefix_tokens", 1)))
-    x = model._process_input(pixel_values)  # (B, N, D) patch embeddings
-    cls = model.class_token.expand(x.shape[0], -1, -1)  # (B, 1, D)
-    states = model.encoder(torch.cat([cls, x], dim=1))  # (B, 1 + N, D), ends with encoder.ln
-    return TokenStates(states, 1)
+    module = unwrap(model)
+    states, prefix, pooler = adapter_for(model).token_states(module, pixel_values)  # (B, T, D)
+    return TokenStates(states, prefix, pooler)
 
 
 def _as_image_list(images: Any) -> list[Any]:
@@ -170,7 +158,7 @@ def extract_embeddings(
 
     from helpers.data.images import load_image
 
-    network = getattr(model, "model", model)
+    network = unwrap(model)
     preprocess = preprocess or getattr(model, "preprocess", None)
     if preprocess is None:
         raise ValueError("preprocess is required when model is a bare nn.Module; pass the "

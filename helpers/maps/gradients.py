@@ -38,6 +38,7 @@ import torch
 
 from helpers.maps.capture import capture_attention
 from helpers.maps.rollout import attention_rollout, fuse_heads
+from helpers.models.libraries import logits_of, unwrap
 from helpers.shapes import require_nonempty
 
 __all__ = [
@@ -112,13 +113,13 @@ def attention_gradients(loaded: Any, pixels: torch.Tensor,
         shape = tuple(pixels.shape) if isinstance(pixels, torch.Tensor) else type(pixels).__name__
         raise ValueError(f"pixels must have shape (B, 3, H, W); got {shape}. Use "
                          "loaded.batch(images) to make one.")
-    model = getattr(loaded, "model", loaded)
+    model = unwrap(loaded)
     device = next(model.parameters()).device
     # requires_grad on the input: the graph is built even if the weights are frozen
     inputs = pixels.detach().to(device).requires_grad_(True)  # (B, 3, H, W)
     with torch.enable_grad(), capture_attention(loaded, detach=False) as maps:
         output = model(inputs)
-        logits = output.logits if hasattr(output, "logits") else output  # (B, classes)
+        logits = logits_of(output)  # (B, classes)
         chosen = class_indices(logits.detach()) if callable(class_indices) else class_indices
         classes = [int(c) for c in chosen]
         if not classes:

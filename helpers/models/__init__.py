@@ -4,8 +4,9 @@
 ``loading``        :func:`load` (online, cached, stand-in or random weights; never hangs)
 ``loaded``         :class:`LoadedModel`, what ``load`` returns (``batch``, ``logits``, ``predict``)
 ``hub``            hub downloads pinned to commits, checked against known hashes, cached
-``libraries``      every per-library quirk: ``library_of``, the attention kernel on/off,
-                   transformers 4/5 layer names
+``libraries``      one adapter per library (a subpackage), chosen once and carried by
+                   ``LoadedModel.adapter``: attention kernel on/off, capture points, layer
+                   names, transformers 4/5 quirks; ``library_of``, ``unwrap``, ``logits_of``
 ``convert``        one timm ViT's weights copied into torchvision's and transformers' classes
 ``parts``          a ViT's weights read into one layout (:class:`ViTParts`) from any library
 ``by_hand``        the whole forward pass in plain tensor operations on those weights

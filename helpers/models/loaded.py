@@ -15,6 +15,8 @@ import torch
 from PIL import Image
 from torch import nn
 
+from helpers.models.libraries import LibraryAdapter, adapter_named, logits_of
+
 __all__ = ["LoadedModel"]
 
 
@@ -31,6 +33,8 @@ class LoadedModel:
         source: One human-readable line saying which weights were loaded.
         kind: ``"pretrained"``, ``"stand-in"`` or ``"random"``.
         device: Where the model's parameters live.
+        adapter: What is particular to ``library`` (attention kernel, capture points, layer
+            names); chosen once, from ``library``, when the model is made.
     """
 
     library: str
@@ -41,6 +45,11 @@ class LoadedModel:
     source: str
     kind: str
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    adapter: LibraryAdapter | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.adapter is None:
+            self.adapter = adapter_named(self.library)
 
     def describe(self) -> str:
         """One line for notebooks to print: library, name and weights source."""
@@ -74,7 +83,7 @@ class LoadedModel:
                              f"{tuple(pixel_values.shape)}. Use .batch(images) to make one.")
         with torch.inference_mode():
             output = self.model(pixel_values.to(self.device))
-        return output.logits if hasattr(output, "logits") else output
+        return logits_of(output)
 
     def predict(self, images: Any, k: int = 5, batch_size: int = 16
                 ) -> list[list[tuple[str, float]]]:

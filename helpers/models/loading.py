@@ -25,7 +25,7 @@ from torch import nn
 
 from helpers.models import hub
 from helpers.models.hub import MissingHubFile, cached_file, download, endpoint, hub_offline
-from helpers.models.libraries import LIBRARIES, use_eager_attention
+from helpers.models.libraries import adapter_named, use_eager_attention
 from helpers.models.loaded import LoadedModel
 from helpers.setup.config import STAND_IN_FILENAME, WEIGHTS_ENV, stand_in_checkpoint, weights_dir
 from helpers.setup.network import check_network
@@ -60,14 +60,14 @@ def load(library: str, name: str | None = None, *, device: str | torch.device | 
     Raises:
         ValueError: unknown library or model name, or a corrupt stand-in checkpoint.
     """
-    if library not in LIBRARIES:
-        raise ValueError(f"library must be one of {', '.join(LIBRARIES)}; got {library!r}.")
+    adapter = adapter_named(library)  # the one place the library's name is looked at
     name = name or DEFAULT_NAMES[library]
     if not isinstance(name, str):
         raise ValueError(f"name must be a string; got {type(name).__name__}.")
     loader = {"torchvision": _load_torchvision, "transformers": _load_transformers,
-              "timm": _load_timm}[library]
+              "timm": _load_timm}[adapter.name]
     loaded = loader(name, check_network().online)
+    loaded.adapter = adapter
     target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     loaded.model.eval().to(target)
     loaded.device = target

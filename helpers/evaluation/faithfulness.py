@@ -4,9 +4,9 @@ A map ranks the patches of an image. **Deletion** removes them from the most to 
 important and tracks the probability of the explained class after every step: a faithful map
 makes it fall fast (small area under the curve). **Insertion** starts from an image with every
 patch removed and reveals the patches in the same order: a faithful map makes it rise fast
-(large area). *Removed* is one of :data:`helpers.maps.removal.REMOVALS`: a fill (blur, mean
+(large area). *Removed* is one of :data:`helpers.evaluation.removal.REMOVALS`: a fill (blur, mean
 colour, grey) or no token at all; by default RISE's own pairing
-(:data:`~helpers.maps.removal.RISE_REMOVAL`: deletion to grey, insertion from blur).
+(:data:`~helpers.evaluation.removal.RISE_REMOVAL`: deletion to grey, insertion from blur).
 
 With P patches and ``steps`` steps (``steps`` divides P), step ``k`` removes (or reveals) the
 top ``k · P / steps`` patches, so the curve has ``steps + 1`` points at the fractions
@@ -39,8 +39,8 @@ from typing import Any
 
 import torch
 
-from helpers.maps.reliability import bootstrap_interval
-from helpers.maps.removal import (
+from helpers.evaluation.reliability import bootstrap_interval
+from helpers.evaluation.removal import (
     FILLS,
     REMOVALS,
     RISE_REMOVAL,
@@ -49,7 +49,7 @@ from helpers.maps.removal import (
     removal_baseline,
     token_site,
 )
-from helpers.models.libraries import attention_kernel, unwrap
+from helpers.models.libraries import attention_kernel, logits_of, unwrap
 
 __all__ = [
     "MODES",
@@ -63,7 +63,7 @@ __all__ = [
     "curve_auc",
     "FaithfulnessResult",
     "deletion_insertion",
-    # re-exported from helpers.maps.removal and helpers.maps.reliability
+    # re-exported from helpers.evaluation.removal and helpers.evaluation.reliability
     "removal_baseline",
     "perturb",
     "bootstrap_interval",
@@ -187,7 +187,7 @@ def _scores(module: torch.nn.Module, images: torch.Tensor, classes: torch.Tensor
             ) -> torch.Tensor:
     """The probability of each image's class: (n, 3, H, W), (n,) -> (n,)."""
     output = module(images)
-    logits = output.logits if hasattr(output, "logits") else output  # (n, classes)
+    logits = logits_of(output)  # (n, classes)
     if int(classes.min()) < 0 or int(classes.max()) >= logits.shape[-1]:
         bad = sorted({c for c in classes.tolist() if not 0 <= c < logits.shape[-1]})
         raise ValueError(f"classes must lie in [0, {logits.shape[-1]}); got {bad}.")
@@ -223,7 +223,7 @@ def perturbation_curves(loaded: Any, pixels: torch.Tensor,
         classes: (B,) the class to follow in each image (or one int for all).
         mode: ``"deletion"`` or ``"insertion"``.
         steps: Number of steps; must divide P (e.g. 7, 14, 28 for 196 patches).
-        baseline: How a patch is removed: one of :data:`helpers.maps.removal.REMOVALS`
+        baseline: How a patch is removed: one of :data:`helpers.evaluation.removal.REMOVALS`
             (``"tokens"`` leaves its token out), a (B, 3, H, W) tensor of fill pixels, or None
             for RISE's pairing (grey for deletion, blur for insertion).
         draws: Tie-breaking orders to average (seeds ``seed`` .. ``seed + draws - 1``); maps
@@ -291,7 +291,7 @@ def perturbation_curves(loaded: Any, pixels: torch.Tensor,
                                             target[index]).cpu()
                 if not cuts:
                     raise RuntimeError("token removal never reached its cut: the model's "
-                                       "layout is not the one helpers.maps.removal expects.")
+                                       "layout is not the one helpers.evaluation.removal expects.")
             else:
                 images = perturb(pixels[index], replacement[index], keep)
                 scores[chunk] = _scores(module, images.to(device), target[index]).cpu()

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from helpers.models.libraries import hf_layers, hf_top, library_of, unwrap
+from helpers.models.libraries import adapter_for, unwrap
 
 __all__ = ["cascade_stages", "reinitialise", "randomisation_cascade", "independent_randomisation",
            "average_ranks", "rank_correlation", "map_similarity", "RankedMethod",
@@ -84,20 +84,10 @@ def cascade_stages(model: Any) -> list[tuple[str, nn.Module]]:
         ValueError: not a ViT classifier of the three libraries.
     """
     module = unwrap(model)
-    library = library_of(module)
-    if library == "timm":
-        head = nn.ModuleList([m for m in (module.head, getattr(module, "attn_pool", None))
-                              if _with_parameters(m)])
-        norms, blocks = [module.norm, getattr(module, "fc_norm", None)], list(module.blocks)
-    elif library == "torchvision":
-        head, norms, blocks = module.heads, [module.encoder.ln], list(module.encoder.layers)
-    else:
-        top = hf_top(module) or module
-        head = getattr(top, "classifier", None)
-        vit = getattr(top, "vit", top)
-        norms, blocks = [getattr(vit, "layernorm", None)], list(hf_layers(vit))
+    adapter = adapter_for(model)
+    head, norms, blocks = adapter.classifier_parts(module)
     if not _with_parameters(head):
-        raise ValueError(f"the {library} model has no classifier head to randomise; the "
+        raise ValueError(f"the {adapter.name} model has no classifier head to randomise; the "
                          "sanity check explains a classifier's predictions.")
     norm = nn.ModuleList([m for m in norms if _with_parameters(m)])
     stages = [("head", head)] + ([("final norm", norm)] if len(norm) else [])

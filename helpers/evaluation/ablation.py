@@ -39,7 +39,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from helpers.models.libraries import attention_kernel, library_of, unwrap
+from helpers.models.libraries import attention_kernel, logits_of, require_timm, unwrap
 
 __all__ = ["attention_blocks", "head_gates", "ablate_heads", "head_means", "head_importance",
            "gate_gradients", "top_heads", "random_heads", "random_heads_like",
@@ -53,11 +53,11 @@ def attention_blocks(loaded: Any) -> list[nn.Module]:
         ValueError: the model is not a timm ViT whose attention ends in ``proj`` with no
             norm or gate in between (what head ablation needs).
     """
-    module = unwrap(loaded)
-    library = library_of(module)
-    if library != "timm" or not hasattr(module, "blocks"):
-        raise ValueError(f"head ablation is written for timm's VisionTransformer; got a "
-                         f"{library} model. Load one with load('timm').")
+    needs = ("head ablation is written for timm's VisionTransformer; got a {library} model. "
+             "Load one with load('timm').")
+    module = require_timm(loaded, needs)
+    if not hasattr(module, "blocks"):
+        raise ValueError(needs.format(library="timm"))
     found = [block.attn for block in module.blocks]
     for index, attn in enumerate(found):
         plain = isinstance(getattr(attn, "proj", None), nn.Linear) and isinstance(
@@ -81,7 +81,7 @@ def _check_pixels_classes(pixels: Any, classes: Any) -> torch.Tensor:
 
 
 def _logits(output: Any, target: torch.Tensor) -> torch.Tensor:
-    logits = output.logits if hasattr(output, "logits") else output  # (n, classes)
+    logits = logits_of(output)  # (n, classes)
     if int(target.max()) >= logits.shape[-1] or int(target.min()) < 0:
         raise ValueError(f"classes must lie in [0, {logits.shape[-1]}).")
     return logits

@@ -1,6 +1,6 @@
 """What *removing* a patch means: a fill (blur, mean colour, grey) or no token at all.
 
-A deletion or insertion curve (:mod:`helpers.maps.faithfulness`) removes patches and asks the
+A deletion or insertion curve (:mod:`helpers.evaluation.faithfulness`) removes patches and asks the
 model again. A CNN needs every pixel, so a removed patch must show *something*: a **fill**.
 
 - ``"grey"``: 0 after normalisation (mid grey for mean = std = 0.5). RISE (Petsiuk et al.,
@@ -53,7 +53,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from helpers.models.libraries import hf_top, library_of, unwrap
+from helpers.models.libraries import adapter_for, unwrap
 
 __all__ = ["FILLS", "REMOVALS", "RISE_REMOVAL", "removal_baseline", "perturb", "token_site",
            "kept_tokens"]
@@ -154,22 +154,12 @@ def token_site(model: Any) -> tuple[nn.Module, int]:
             that pools the patch tokens (nothing is left to pool once every patch is removed).
     """
     module = unwrap(model)
-    library = library_of(module)
-    if library == "timm" and hasattr(module, "_pos_embed") and hasattr(module, "patch_drop"):
-        if getattr(module, "global_pool", "token") != "token":
-            raise ValueError(f"token removal needs a timm ViT that classifies from its class "
-                             f"token; this one pools the patch tokens (global_pool="
-                             f"{module.global_pool!r}), which are all gone at the end of a "
-                             "deletion curve. Use a fill (blur, mean, grey) instead.")
-        return module.patch_drop, int(module.num_prefix_tokens)
-    if library == "torchvision" and hasattr(getattr(module, "encoder", None), "dropout"):
-        return module.encoder.dropout, 1
-    top = hf_top(module) if library == "transformers" else None
-    embeddings = getattr(getattr(top, "vit", top), "embeddings", None)
-    if embeddings is not None and hasattr(embeddings, "dropout"):
-        return embeddings.dropout, 1
+    adapter = adapter_for(model)
+    site = adapter.token_site(module)
+    if site is not None:
+        return site
     raise ValueError(f"token removal supports the ViT classifiers of timm, torchvision and "
-                     f"transformers; got {type(module).__name__} from {library}. Use a fill "
+                     f"transformers; got {type(module).__name__} from {adapter.name}. Use a fill "
                      "(blur, mean, grey) instead.")
 
 
