@@ -5,8 +5,8 @@ checkpoints online, the ViT-Tiny stand-in offline, random weights). A claim that
 the weights is printed there as an observation with its number ("observation (stand-in
 weights): ..."), and checked here instead, with the same computation on the stand-in, so CI
 still catches a lesson that stops being true. Each test names the notebook cell it mirrors.
-(tests/test_notebook_asserts.py checks the other half: that what the notebooks still assert
-holds with random weights, on the code paths the real checkpoints take.)
+(tests/notebooks/test_notebook_asserts.py checks the other half: that what the notebooks still
+assert holds with random weights, on the code paths the real checkpoints take.)
 """
 
 from __future__ import annotations
