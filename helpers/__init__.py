@@ -6,8 +6,9 @@ The subpackages show the architecture; each module holds one idea:
 ``setup``       the notebooks' setup cell: environment, network probe, Colab installs
 ``data``        photos, datasets, preprocessing
 ``models``      loading a ViT from torchvision / transformers / timm, one adapter per library
-                (``models.libraries``), conversion between them, the ViT computed by hand
-``maps``        attention capture, rollout, gradient maps, DINO maps, embeddings
+                (``models.libraries``), conversion between them, the ViT computed by hand,
+                image embeddings
+``maps``        attention capture, rollout, attention distance, gradient maps, DINO maps
 ``evaluation``  tests of the maps: deletion/insertion curves, sanity checks, head ablation
 ``figures``     every figure, and the one way a map is drawn over a photo
 ``explorers``   the interactive ipywidgets explorers, one API for all

@@ -24,7 +24,7 @@ compared: ``ulps`` units of float32 rounding at the tensor's own size.
   it. The AMD case above was 6.6 units at the logits' size, so ``DEEP`` leaves a wide margin for
   other processors, while a real bug still fails: GELU's tanh approximation instead of erf moves
   one layer's output by ~1,000 units (caught at ``ONE_LAYER``) and a ViT's logits by more than
-  ``DEEP`` (tests/test_by_hand.py fails in 8 places with it).
+  ``DEEP`` (tests/models/test_by_hand.py fails in 8 places with it).
 
 On a GPU that lets float32 matmuls or convolutions run in TensorFloat-32 (Ampere and newer, e.g.
 Colab's A100 or L4: PyTorch allows it for cuDNN convolutions by default), the rounding step is

@@ -4,7 +4,7 @@ Both embed the same 64 images (crops and flips of the package-shipped sample pho
 the same model and the same preprocessing, and must give the same class-token embeddings
 (``allclose``). The seed's loop preprocesses one photo, runs ``model.vit`` on a batch of one
 under ``torch.no_grad()`` with the attention the model was loaded with (eager), and keeps
-``last_hidden_state[:, 0]``. :func:`helpers.maps.embeddings.extract_embeddings` runs batches
+``last_hidden_state[:, 0]``. :func:`helpers.models.embeddings.extract_embeddings` runs batches
 under ``torch.inference_mode()`` with fused attention.
 
 Prints a Markdown table: median images/s over ``--repeats`` runs, and the speed-up.
@@ -28,8 +28,8 @@ from PIL import Image, ImageOps
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from helpers.data.images import sample_images  # noqa: E402
-from helpers.maps.embeddings import extract_embeddings, token_states  # noqa: E402
 from helpers.models import LoadedModel, load  # noqa: E402
+from helpers.models.embeddings import extract_embeddings, token_states  # noqa: E402
 
 
 def bench_images(count: int) -> list[Image.Image]:
@@ -93,8 +93,9 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     print(f"| seed loop (1 image per pass, no_grad, eager attention) | {n / seed_s:.1f} | "
           f"{seed_s:.2f} | 1.00x |")
-    print(f"| helpers.maps.embeddings.extract_embeddings (batch {args.batch_size}, inference_mode, "
-          f"fused attention) | {n / ours_s:.1f} | {ours_s:.2f} | {seed_s / ours_s:.2f}x |")
+    print(f"| helpers.models.embeddings.extract_embeddings (batch {args.batch_size}, "
+          f"inference_mode, fused attention) | {n / ours_s:.1f} | {ours_s:.2f} | "
+          f"{seed_s / ours_s:.2f}x |")
 
 
 if __name__ == "__main__":

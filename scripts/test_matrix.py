@@ -33,8 +33,9 @@ PARALLEL = ["-n", "2", "--dist", "loadscope"]  # both cores; a notebook's cells 
 # spinning makes a notebook 5-10 times slower (notebook 06: 374 s instead of 48 s, same load).
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 MATRIX_MARKS = ["-m", "(api or notebook) and not slow and not browser", "--ignore=tests/browser"]
-# The Korean edition's code is the English code (tests/test_korean_edition.py checks it token by
-# token), so the pinned set runs two of its notebooks: 01, and 04 with its explorer widget.
+# The Korean edition's code is the English code (tests/notebooks/test_korean_edition.py checks
+# it token by token), so the pinned set runs two of its notebooks: 01, and 04 with its explorer
+# widget.
 KOREAN = ["notebooks/ko/01_torchvision_classification.ipynb",
           "notebooks/ko/04_attention_by_hand.ipynb"]
 VERSIONS = ("transformers", "timm", "keras", "numpy", "ipywidgets", "peft")

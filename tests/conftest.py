@@ -34,7 +34,7 @@ from helpers.setup.network import check_network
 
 LIBRARIES = ("torchvision", "transformers", "timm")
 #: Modules whose tests each run a whole notebook on their own: spread over the workers.
-SPREAD_MODULES = ("tests/test_offline_notebooks.py::",)
+SPREAD_MODULES = ("tests/notebooks/test_offline_notebooks.py::",)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,7 +1,7 @@
 """Run notebooks' code cells in one fresh process, in full settings, with random tiny weights.
 
-Used by tests/test_notebook_asserts.py (it runs this file as a script, so nothing a notebook
-changes, such as ``torch.set_grad_enabled(False)``, leaks into the test process):
+Used by tests/notebooks/test_notebook_asserts.py (it runs this file as a script, so nothing a
+notebook changes, such as ``torch.set_grad_enabled(False)``, leaks into the test process):
 
     python tests/notebook_runner.py OUT.json NOTEBOOK.ipynb [NOTEBOOK.ipynb ...]
 

@@ -42,7 +42,7 @@ __all__ = ["MIN_IMAGES", "bootstrap_interval", "bootstrap_coverage", "kendall_ta
 #: Fewest images behind an interval before a lead may be called robust: from 20 images the
 #: percentile bootstrap's 95 % interval covers the true mean about 93 % of the time on normal
 #: data, against 89 % at 8 and 80 % at 4 (measured by :func:`bootstrap_coverage`;
-#: tests/test_reliability.py).
+#: tests/evaluation/test_reliability.py).
 MIN_IMAGES = 20
 
 

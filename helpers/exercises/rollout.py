@@ -22,7 +22,8 @@ from helpers.exercises import (
     run_check,
     tensor_error,
 )
-from helpers.maps.rollout import attention_rollout, mean_attention_distance
+from helpers.maps.attention_distance import mean_attention_distance
+from helpers.maps.rollout import attention_rollout
 
 __all__ = [
     "reference_rollout",
@@ -159,7 +160,7 @@ def check_attention_distance(fn: Callable[[torch.Tensor, int, int], torch.Tensor
         return error
 
     return run_check("attention_distance", fn, cases, judge,
-                     "matches helpers.maps.rollout.mean_attention_distance")
+                     "matches helpers.maps.attention_distance.mean_attention_distance")
 
 
 def check_grad_weighted(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:

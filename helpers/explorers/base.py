@@ -99,7 +99,7 @@ class Explorer:
         if photos is not None:  # photo first: the picker and its upload button lead the row
             self.controls["image"] = photos.dropdown
             row[:0] = [photos.dropdown] + ([photos.upload] if photos.upload is not None else [])
-            photos.when_uploaded(self._after_upload)
+            photos.when_uploaded(self._upload)
         self.image = widgets.Image(format=image_format)
         self.status_widget = widgets.HTML()
         self.status_widget.add_class(STATUS_CLASS)
@@ -257,14 +257,18 @@ class Explorer:
             self._holding = previous
 
     def _on_change(self, change: Mapping[str, Any]) -> None:
-        if self._holding or (self._photos is not None and self._photos.busy):
+        if self._holding:
             return
         name = next(n for n, control in self.controls.items() if control is change["owner"])
         with self._hold():
             self._control_changed(name)
         self.redraw()
 
-    def _after_upload(self) -> None:
+    def _upload(self, value: Any) -> None:
+        """The one upload path: the picker hands the upload here once; it is added (or a
+        notice left) with control changes held, then the picture is redrawn once."""
         with self._hold():
+            if not self._photos.add_upload(value):
+                return
             self._control_changed("image")
         self.redraw()

@@ -3,8 +3,10 @@
 Every explorer lets a reader pick one of several photos or upload their own. A photo's slow
 part (a forward pass, maybe backward passes) is computed the first time it is shown and
 cached; every later slider move reuses it. :class:`PhotoPicker` holds the photos, that cache
-and the two widgets; the explorer supplies the slow function and is told when an upload has
-been added (:meth:`PhotoPicker.when_uploaded`).
+and the two widgets; the explorer supplies the slow function and takes each upload
+(:meth:`PhotoPicker.when_uploaded`): the picker hands it over once, the explorer adds it
+with :meth:`PhotoPicker.add_upload` inside its one redraw guard and redraws once. A photo is
+decoded once, by the slow function (it gets the photo as given: path, bytes or image).
 
 The upload button speaks both ipywidgets dialects: ipywidgets 8 (JupyterLab 4, VS Code) sends
 a tuple of files, ipywidgets 7 (Google Colab) a dict keyed by file name; see
@@ -88,7 +90,6 @@ class PhotoPicker(Generic[T]):
         computed: How many photos have been through ``compute``.
         dropdown: The ``ipywidgets.Dropdown`` of photo names.
         upload: The ``ipywidgets.FileUpload`` button, or None.
-        busy: True while an upload is being added (the dropdown changes more than once then).
     """
 
     def __init__(self, photos: Mapping[str, Any], compute: Callable[[Any], T],
@@ -99,11 +100,10 @@ class PhotoPicker(Generic[T]):
             raise ValueError("photos must name at least one photo (name -> image).")
         self.photos = dict(photos)
         self.computed = 0
-        self.busy = False
         self._compute = compute
         self._cache: dict[str, T] = {}
         self._notice = ""
-        self._listeners: list[Callable[[], None]] = []
+        self._take_upload: Callable[[Any], Any] = self.add_upload
         first = next(iter(self.photos))
         self.get(first)
         self.dropdown = widgets.Dropdown(options=list(self.photos), value=first,
@@ -113,6 +113,9 @@ class PhotoPicker(Generic[T]):
             self.upload = widgets.FileUpload(accept="image/*", multiple=False,
                                              description="upload")
             watch_uploads(self.upload, self._on_upload)
+
+    def _on_upload(self, value: Any) -> None:
+        self._take_upload(value)
 
     def get(self, name: str) -> T:
         """What ``compute`` made of photo ``name``, computing it on first use (slow).
@@ -131,6 +134,8 @@ class PhotoPicker(Generic[T]):
     def add(self, name: str, image: Any) -> str:
         """Add a photo, compute it once and select it in the dropdown.
 
+        The photo is decoded once, by ``compute``; one that is not an image is not added.
+
         Args:
             name: Label for the dropdown; made unique (``name (2)``) if it is taken.
             image: Anything :func:`helpers.data.images.load_image` accepts.
@@ -139,45 +144,48 @@ class PhotoPicker(Generic[T]):
             The label used.
 
         Raises:
-            ValueError: ``image`` is not a readable image (from ``load_image``).
+            ValueError: ``image`` is not a readable image (from ``compute``'s ``load_image``).
         """
-        from helpers.data.images import load_image
-
-        photo = load_image(image)
+        computed = self._compute(image)  # the slow path, before any redraw asks for it
         label, n = name, 2
         while label in self.photos:
             label, n = f"{name} ({n})", n + 1
-        self.photos[label] = photo
-        self.get(label)  # the slow path, before any redraw asks for it
+        self.photos[label] = image
+        self._cache[label] = computed
+        self.computed += 1
         self.dropdown.options = list(self.photos)  # (this resets the dropdown's value)
         self.dropdown.value = label
         return label
 
-    def when_uploaded(self, callback: Callable[[], None]) -> None:
-        """Call ``callback()`` once an uploaded file has been added (or refused, see
-        :meth:`take_notice`)."""
-        self._listeners.append(callback)
+    def add_upload(self, value: Any) -> bool:
+        """Add the last file of a ``FileUpload.value``, or leave a notice if it is unusable.
+
+        Args:
+            value: What the upload button holds (see :func:`uploaded_files`).
+
+        Returns:
+            True when a photo was added or a notice waits (a redraw should follow).
+        """
+        try:
+            files = uploaded_files(value)
+        except ValueError as err:
+            self._notice = f"could not read the upload: {err}"
+            return True
+        if not files:
+            return False
+        name, content = files[-1]
+        try:
+            self.add(f"upload: {name}", content)
+        except ValueError as err:  # shown by the explorer's next redraw
+            self._notice = f"could not use {name}: {err}"
+        return True
+
+    def when_uploaded(self, take: Callable[[Any], Any]) -> None:
+        """Hand every upload to ``take(value)`` instead of adding it here; ``take`` adds it
+        with :meth:`add_upload` (an explorer does so inside its redraw guard, then redraws)."""
+        self._take_upload = take
 
     def take_notice(self) -> str:
         """The message about a failed upload, if any, once (it is cleared)."""
         notice, self._notice = self._notice, ""
         return notice
-
-    def _on_upload(self, value: Any) -> None:
-        try:
-            files = uploaded_files(value)
-        except ValueError as err:
-            files, self._notice = [], f"could not read the upload: {err}"
-        if not files and not self._notice:
-            return
-        self.busy = True
-        try:
-            if files:
-                name, content = files[-1]
-                self.add(f"upload: {name}", content)
-        except ValueError as err:  # shown by the explorer's next redraw
-            self._notice = f"could not use {name}: {err}"
-        finally:
-            self.busy = False
-        for callback in self._listeners:
-            callback()

@@ -162,7 +162,7 @@ def attention_distance_figure(distances: Any, uniform: float | None = None,
 
     Args:
         distances: (L, heads) mean distances in pixels, e.g. from
-            :func:`helpers.maps.rollout.mean_attention_distance`.
+            :func:`helpers.maps.attention_distance.mean_attention_distance`.
         uniform: The distance of a head that attends to every patch equally; drawn as a
             dashed line when given.
         image_size: Image side in pixels; sets the top of the y axis when given.

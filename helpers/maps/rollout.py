@@ -1,6 +1,6 @@
-"""Attention rollout (Abnar & Zuidema, 2020) and the attention distance of the ViT paper.
+"""Attention rollout (Abnar & Zuidema, 2020).
 
-Both are pure functions of the per-layer attention maps that
+Rollout is a pure function of the per-layer attention maps that
 ``helpers.maps.capture.capture_attention`` collects: a list with one tensor of shape
 (B, heads, N, N) per layer, where token 0 is the class token and tokens 1..N-1 are
 the patches in row-major order.
@@ -31,11 +31,10 @@ from helpers.shapes import require_nonempty
 
 __all__ = [
     "HEAD_FUSIONS",
+    "validate_attentions",
     "fuse_heads",
     "rollout_matrix",
     "attention_rollout",
-    "patch_distances",
-    "mean_attention_distance",
     "DISCARD_RATIOS",
     "discard_thresholds",
     "cls_rollout",
@@ -44,7 +43,7 @@ __all__ = [
 HEAD_FUSIONS = ("mean", "max", "min")
 
 
-def _validate(attentions: Sequence[torch.Tensor] | torch.Tensor) -> list[torch.Tensor]:
+def validate_attentions(attentions: Sequence[torch.Tensor] | torch.Tensor) -> list[torch.Tensor]:
     """Check per-layer maps: a non-empty list of equal (B, heads, N, N) tensors."""
     if isinstance(attentions, torch.Tensor):
         layers = list(attentions) if attentions.ndim == 5 else [attentions]
@@ -134,7 +133,7 @@ def rollout_matrix(attentions: Sequence[torch.Tensor] | torch.Tensor, head_fusio
     Returns:
         (B, N, N) matrix whose rows sum to 1.
     """
-    layers = _validate(attentions)
+    layers = validate_attentions(attentions)
     if head_fusion not in HEAD_FUSIONS:
         raise ValueError(f"head_fusion must be one of {', '.join(HEAD_FUSIONS)}; "
                          f"got {head_fusion!r}.")
@@ -170,53 +169,6 @@ def attention_rollout(attentions: Sequence[torch.Tensor] | torch.Tensor, head_fu
         ValueError: wrong rank or shapes, unknown fusion, ratio outside [0, 1).
     """
     return rollout_matrix(attentions, head_fusion, discard_ratio)[:, 0, 1:]  # (B, N - 1)
-
-
-def patch_distances(grid: int | tuple[int, int], patch_size: int = 16) -> torch.Tensor:
-    """Euclidean distances in pixels between the centres of every pair of patches.
-
-    Args:
-        grid: Patches per side, or (rows, cols).
-        patch_size: Patch side in pixels.
-
-    Returns:
-        (P, P) distances, P = rows * cols, patches in row-major order.
-    """
-    rows, cols = (grid, grid) if isinstance(grid, int) else grid
-    if rows < 1 or cols < 1 or patch_size < 1:
-        raise ValueError(f"grid and patch_size must be positive; got grid={grid}, "
-                         f"patch_size={patch_size}.")
-    ys, xs = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
-    centres = torch.stack([ys.flatten(), xs.flatten()], dim=-1).float() * patch_size  # (P, 2)
-    return torch.cdist(centres, centres)  # (P, P)
-
-
-def mean_attention_distance(attentions: Sequence[torch.Tensor] | torch.Tensor,
-                            grid: int | tuple[int, int], patch_size: int = 16) -> torch.Tensor:
-    """Attention-weighted mean query-key distance in pixels (ViT paper, Figure 7 right).
-
-    For each layer and head, every patch query's attention over the patch keys (class
-    token left out, weights re-normalised) weights the pixel distance to each key; the
-    result is averaged over queries and images.
-
-    Args:
-        attentions: One (B, heads, N, N) tensor per layer, N = 1 + rows * cols.
-        grid: Patches per side, or (rows, cols).
-        patch_size: Patch side in pixels.
-
-    Returns:
-        (L, heads) mean distances in pixels.
-    """
-    stacked = torch.stack([a.detach().float() for a in _validate(attentions)])  # (L, B, h, N, N)
-    distances = patch_distances(grid, patch_size).to(stacked.device)  # (P, P)
-    p = distances.shape[0]
-    if stacked.shape[-1] != p + 1:
-        raise ValueError(f"attention maps have N={stacked.shape[-1]} tokens but grid {grid} "
-                         f"means 1 + {p} = {p + 1}.")
-    patches = stacked[..., 1:, 1:]  # (L, B, heads, P, P)
-    weights = patches / patches.sum(dim=-1, keepdim=True).clamp_min(1e-12)
-    per_query = (weights * distances).sum(dim=-1)  # (L, B, heads, P)
-    return per_query.mean(dim=(1, 3))  # (L, heads)
 
 
 # --------------------------------------------------------------------------- numpy fast path

@@ -10,6 +10,8 @@
 ``convert``        one timm ViT's weights copied into torchvision's and transformers' classes
 ``parts``          a ViT's weights read into one layout (:class:`ViTParts`) from any library
 ``by_hand``        the whole forward pass in plain tensor operations on those weights
+``embeddings``     what the model makes of many images: CLS / mean-pooled / pooler embeddings,
+                   batched (:func:`extract_embeddings`)
 ``learned``        what the learned embeddings look like (filters, position similarities)
 ``architectures``  size and cost of torchvision's ViT family, without downloading weights
 =================  ===========================================================================

@@ -1,5 +1,5 @@
 """What notebook 09's prose says about the offline stand-in, recomputed here (the notebook itself
-asserts only what holds for every weights kind; see tests/test_notebook_claims.py)."""
+asserts only what holds for every weights kind; see tests/notebooks/test_notebook_claims.py)."""
 
 from __future__ import annotations
 

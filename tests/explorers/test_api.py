@@ -40,7 +40,9 @@ def explorer(kind, tiny_random_timm, photos):
 
 def test_upload_adds_and_shows_the_photo(kind, explorer, photos):
     content = png_bytes(photos["rocket"])
+    redraws = explorer.redraws
     send_upload(explorer.upload, "rocket.png", content)
+    assert explorer.redraws == redraws + 1  # one upload path, one redraw
     assert explorer.picker.value == "upload: rocket.png"
     assert explorer.picker.options[-1] == "upload: rocket.png"
     assert explorer.computed == 2

@@ -10,7 +10,7 @@ import pytest
 from script_loader import load_script
 
 lint = load_script("korean_lint")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CATALOGS = sorted((ROOT / "translations" / "ko").glob("*.po"))
 TERMS = lint.load_glossary()
 

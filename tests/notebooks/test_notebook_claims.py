@@ -5,8 +5,8 @@ checkpoints online, the ViT-Tiny stand-in offline, random weights). A claim that
 the weights is printed there as an observation with its number ("observation (stand-in
 weights): ..."), and checked here instead, with the same computation on the stand-in, so CI
 still catches a lesson that stops being true. Each test names the notebook cell it mirrors.
-(tests/test_notebook_asserts.py checks the other half: that what the notebooks still assert
-holds with random weights, on the code paths the real checkpoints take.)
+(tests/notebooks/test_notebook_asserts.py checks the other half: that what the notebooks still
+assert holds with random weights, on the code paths the real checkpoints take.)
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers.maps.attention_distance import mean_attention_distance, patch_distances
 from helpers.maps.capture import capture_attention
-from helpers.maps.rollout import attention_rollout, mean_attention_distance, patch_distances
+from helpers.maps.rollout import attention_rollout
 from helpers.setup.config import OFFLINE_ENV, WEIGHTS_ENV, flag
 from helpers.setup.network import check_network
 from helpers.tolerances import DEEP, assert_same_maths
@@ -273,7 +274,7 @@ def test_02_model_processor_calls_the_cat_a_cat_and_the_coffee_espresso(stand_in
 
 
 def _unit_cls(loaded, images):
-    from helpers.maps.embeddings import extract_embeddings
+    from helpers.models.embeddings import extract_embeddings
 
     return torch.nn.functional.normalize(extract_embeddings(loaded, images, progress=False).cls,
                                          dim=1)
@@ -312,7 +313,7 @@ def test_03_views_find_their_photos_and_the_portraits_each_other(stand_in_models
 def cifar_probe(stand_in_models):
     """Notebook 03's probe data in a CI run: 200 train / 100 test CIFAR-10 images, embedded."""
     from helpers.data.datasets import load_cifar10
-    from helpers.maps.embeddings import extract_embeddings
+    from helpers.models.embeddings import extract_embeddings
 
     ds = load_cifar10(train_size=200, test_size=100, seed=0)
     if ds.name != "cifar10":

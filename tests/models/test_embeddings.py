@@ -1,4 +1,4 @@
-"""helpers.maps.embeddings: the same embeddings from all three libraries, batched like one at a
+"""helpers.models.embeddings: the same embeddings from all three libraries, batched like one at a
 time, fused like eager, with attention settings and hooks left as they were."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers.maps.embeddings import (
+from helpers.models.embeddings import (
     EMBEDDING_KINDS,
     Embeddings,
     extract_embeddings,

@@ -2,8 +2,9 @@
 
 (a) regenerating gives byte-identical files; (b) every English piece has a translation that is
 not fuzzy; (c) each Korean code cell has the English cell's tokens, comments and translated
-string literals aside; (d) glossary, style and CommonMark lint (tests/test_korean_lint.py);
-(e) a Korean title renders with no missing glyph (tests/test_korean_runtime.py).
+string literals aside; (d) glossary, style and CommonMark lint
+(tests/notebooks/test_korean_lint.py);
+(e) a Korean title renders with no missing glyph (tests/setup/test_korean.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from helpers import REPOSITORY
 from helpers.setup.notebook import SETUP_CELL
 
 edition = load_script("korean_edition")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ENGLISH = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 KOREAN = sorted((ROOT / "notebooks" / "ko").glob("*.ipynb"))
 UPDATE = "run: python scripts/korean_edition.py update, translate (todo / fill), then build"

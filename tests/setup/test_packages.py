@@ -21,8 +21,8 @@ from helpers.setup.packages import (
 # Touches a third-party library's API: runs in every version set (see conftest.py).
 pytestmark = pytest.mark.api
 
-ROOT = Path(__file__).resolve().parent.parent
-COLAB = sorted((Path(__file__).parent / "data" / "colab").glob("colab-*.txt"))
+ROOT = Path(__file__).resolve().parents[2]
+COLAB = sorted((Path(__file__).resolve().parents[1] / "data" / "colab").glob("colab-*.txt"))
 REQUIREMENTS = [line.split("#", 1)[0].strip()
                 for line in (ROOT / "requirements.txt").read_text().splitlines()]
 REQUIREMENTS = [line for line in REQUIREMENTS if line]
@@ -108,7 +108,8 @@ def test_this_environment_meets_every_bound():
     assert install_plan(requirements=REQUIREMENTS) == []
     set_name = os.environ.get("VIT_NOTEBOOKS_MATRIX_SET", "")
     if set_name.startswith("colab-"):  # the venv holds that Colab runtime's versions
-        freeze = Path(__file__).parent / "data" / "colab" / f"{set_name.split('-py')[0]}.txt"
+        freeze = (Path(__file__).resolve().parents[1] / "data" / "colab"
+                  / f"{set_name.split('-py')[0]}.txt")
         colab = _freeze(freeze)
         for name in ("transformers", "timm", "keras", "ipywidgets", "numpy", "peft"):
             assert packages.installed_version(name) == colab[name], name

@@ -22,7 +22,7 @@ from helpers.explorers.attention import attention_maps_array
 from helpers.figures.maps import overlay_alpha
 from helpers.figures.vit import mosaic
 from helpers.keras import training
-from helpers.maps import dino, rollout
+from helpers.maps import attention_distance, dino, rollout
 from helpers.maps import gradients as gradient_rollout
 from helpers.models import by_hand
 from helpers.models import learned as learned_embeddings
@@ -38,7 +38,8 @@ HELPERS: dict[str, Callable[[torch.Tensor], object]] = {
     "rollout.fuse_heads": rollout.fuse_heads,
     "rollout.rollout_matrix": rollout.rollout_matrix,
     "rollout.attention_rollout": rollout.attention_rollout,
-    "rollout.mean_attention_distance": lambda x: rollout.mean_attention_distance(x, 2, 16),
+    "attention_distance.mean_attention_distance":
+        lambda x: attention_distance.mean_attention_distance(x, 2, 16),
     "dino.mass_threshold_mask": dino.mass_threshold_mask,
     "dino.cls_attention_maps": dino.cls_attention_maps,
     "dino.token_norm_map": dino.token_norm_map,

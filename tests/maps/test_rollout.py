@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -17,8 +15,6 @@ from helpers.maps.rollout import (
     cls_rollout,
     discard_thresholds,
     fuse_heads,
-    mean_attention_distance,
-    patch_distances,
     rollout_matrix,
 )
 from helpers.tolerances import DEEP, assert_same_maths
@@ -139,27 +135,6 @@ def test_argument_checks_accept_exactly_the_valid_range(ratio, fusion):
     else:
         with pytest.raises(ValueError):
             rollout_matrix(attentions, fusion, ratio)
-
-
-def test_patch_distances_in_pixels():
-    d = patch_distances(3, patch_size=16)
-    assert d.shape == (9, 9)
-    assert d[0, 1] == 16 and d[0, 3] == 16
-    assert math.isclose(float(d[0, 8]), math.hypot(32, 32), rel_tol=1e-6)
-
-
-def test_mean_attention_distance_local_versus_global():
-    grid, n = 4, 17
-    local = torch.zeros(1, 1, n, n)
-    local[..., torch.arange(n), torch.arange(n)] = 1.0  # every patch attends to itself
-    spread = torch.full((1, 1, n, n), 1.0 / n)
-    distance = mean_attention_distance([local, spread], grid=grid, patch_size=16)
-    assert distance.shape == (2, 1)
-    assert distance[0, 0] == 0.0
-    expected = float(patch_distances(grid, 16).mean())
-    assert math.isclose(float(distance[1, 0]), expected, rel_tol=1e-5)
-    with pytest.raises(ValueError, match="grid"):
-        mean_attention_distance([local], grid=3)
 
 
 # ----------------------------------------------------------------- the numpy fast path

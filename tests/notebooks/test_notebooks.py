@@ -11,7 +11,7 @@ import pytest
 from helpers import REPOSITORY
 from helpers.setup.notebook import SETUP_CELL
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 
 
 def test_notebooks_exist_and_are_numbered_in_order():

@@ -24,7 +24,7 @@ from helpers.models.libraries import (
     logits_of,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 PACKAGE = ROOT / "helpers"
 ADAPTERS_DIR = PACKAGE / "models" / "libraries"
 NAMES = frozenset(LIBRARIES)

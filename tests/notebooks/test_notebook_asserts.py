@@ -1,14 +1,14 @@
 """A notebook ``assert`` must hold for every model the notebook can load and every run it makes.
 
 CI runs each notebook in smoke mode with the stand-in weights (nbval) and once with random
-weights (tests/test_offline_notebooks.py). Neither sees the branches a student's run takes
+weights (tests/notebooks/test_offline_notebooks.py). Neither sees the branches a student's run takes
 with real checkpoints or at full size, so an assert hidden there can stop a student in Colab
 while CI stays green. Three checks, cheap enough for every CI run:
 
 1. **Statically**, no ``assert`` sits under an ``if`` on the weights (``.kind``, ``TRAINED``,
    ``DINO_IS_REAL``) or on the run's size (``.smoke``, ``SMOKE``): that is how a claim that
    depends on the weights or the data hides. Such claims are printed as observations with their
-   numbers instead, and tests/test_notebook_claims.py checks the stand-in's values.
+   numbers instead, and tests/notebooks/test_notebook_claims.py checks the stand-in's values.
 2. **Dynamically**, notebooks 01-05 and 07 run in one fresh process (tests/notebook_runner.py)
    with the *full* settings (``VIT_NOTEBOOKS_SMOKE`` unset) and random tiny weights saved as the
    offline stand-in: every load reports ``kind == "stand-in"``, so every cell takes the branch it
@@ -36,7 +36,7 @@ import nbformat
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 RUN_IN_FULL = [p for p in NOTEBOOKS if p.name[:2] in {"01", "02", "03", "04", "05", "07"}]
 KERAS = ROOT / "notebooks" / "06_keras_vit_from_scratch.ipynb"

@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 from uploads import png_bytes, send_upload, upload_value, upload_value_v7
 
+from helpers.data.images import load_image
 from helpers.explorers.picker import PhotoPicker, uploaded_files
 
 # Touches a third-party library's API: runs in every version set (see conftest.py).
@@ -20,8 +21,9 @@ def _png(color: tuple[int, int, int]) -> bytes:
 def picker() -> tuple[PhotoPicker, list]:
     seen: list = []
 
-    def compute(image):
+    def compute(image):  # decodes the photo, as the explorers' slow paths do
         seen.append(image)
+        load_image(image)
         return ("computed", len(seen))
 
     red, blue = Image.new("RGB", (4, 4), "red"), Image.new("RGB", (4, 4), "blue")
@@ -50,7 +52,7 @@ def test_add_makes_labels_unique_and_selects(picker):
     assert photos.add("red", _png((250, 0, 0))) == "red (2)"
     assert photos.add("red", _png((250, 0, 0))) == "red (3)"
     assert photos.dropdown.value == "red (3)" and photos.dropdown.options[-1] == "red (3)"
-    assert photos.computed == 3 and isinstance(seen[-1], Image.Image)
+    assert photos.computed == 3 and isinstance(seen[-1], bytes)  # decoded by compute, once
 
 
 def test_upload_adds_a_photo_and_a_bad_file_leaves_a_notice(picker):
@@ -80,3 +82,26 @@ def test_an_ipywidgets_7_upload_reaches_the_handler(picker):
     photos, _ = picker
     photos._on_upload(upload_value_v7("dog.png", _png((9, 9, 9))))
     assert photos.dropdown.value == "upload: dog.png" and photos.computed == 2
+
+
+def test_an_upload_is_decoded_once_and_handed_to_the_explorer_once(picker, monkeypatch):
+    """The one upload path: the picker hands the upload's value to its taker once; the taker
+    adds it with add_upload, and the file is decoded only by the slow path."""
+    photos, _ = picker
+    import helpers.data.images as images
+
+    decoded, handed = [], []
+    real = images.load_image
+    monkeypatch.setattr(images, "load_image",
+                        lambda src, **kw: decoded.append(1) or real(src, **kw))
+
+    def compute(image):
+        return images.load_image(image)
+
+    counting = PhotoPicker({"red": Image.new("RGB", (4, 4), "red")}, compute)
+    counting.when_uploaded(lambda value: handed.append(counting.add_upload(value)))
+    decoded.clear()
+    send_upload(counting.upload, "cat.png", _png((0, 200, 0)))
+    assert handed == [True] and len(decoded) == 1
+    assert counting.dropdown.value == "upload: cat.png"
+    assert photos.add_upload(()) is False  # nothing uploaded: nothing to redraw

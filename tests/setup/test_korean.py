@@ -20,7 +20,7 @@ from helpers.setup import korean
 from helpers.setup.config import flag
 from helpers.setup.notebook import SETUP_CELL
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from script_loader import load_script
 
 from helpers.setup.config import DATA_ENV, WEIGHTS_ENV
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 run_notebooks = load_script("run_notebooks")

@@ -16,7 +16,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "04_attention_by_hand.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "04_attention_by_hand.ipynb"
 TIMING = re.compile(r"\d+(?:\.\d+)?\s?(?:ms|s)\b")
 
 

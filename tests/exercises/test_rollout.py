@@ -12,8 +12,9 @@ from helpers.exercises.rollout import (
     reference_grad_weighted,
     reference_rollout,
 )
+from helpers.maps.attention_distance import mean_attention_distance
 from helpers.maps.gradients import grad_weighted_attention
-from helpers.maps.rollout import attention_rollout, mean_attention_distance
+from helpers.maps.rollout import attention_rollout
 from helpers.tolerances import DEEP, assert_same_maths
 
 
