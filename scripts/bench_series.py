@@ -87,7 +87,12 @@ def print_browser_latency() -> None:
         print(f"| {name} | {r['moves']} | {r['median_ms']:.0f} | {r['max_ms']:.0f} |")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog="Takes no options: it runs everything above (minutes).")
+    parser.parse_args(argv)
     env = _environment()
     print("executing notebooks (offline, smoke mode, "
           f"weights: {env.get('VIT_NOTEBOOKS_WEIGHTS', 'none: random')}) ...", flush=True)

@@ -17,8 +17,6 @@ SCRIPTS = sorted(p.stem for p in (ROOT / "scripts").glob("*.py"))
 
 #: Scripts without an argparse command line, and how they are covered instead.
 NOT_A_CLI = {
-    "bench_series": "no options: it runs the whole series at once (minutes); its parts are the "
-                    "bench_* scripts below",
     "explorer_bench": "a module the bench_explorer_* scripts import (checked through them)",
     "constraints_matrix": "subcommands without argparse; tests/test_constraints_matrix.py",
     "korean_lint": "no options; tests/notebooks/test_korean_lint.py runs it",
