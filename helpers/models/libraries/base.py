@@ -102,6 +102,11 @@ class LibraryAdapter:
         """Whether ``module`` is one of this library's attention modules."""
         return False
 
+    def attention_blocks(self, module: nn.Module) -> list[tuple[str, nn.Module]]:
+        """``(name, module)`` of every attention module in ``module``, in definition order."""
+        return [(name, sub) for name, sub in module.named_modules()
+                if self.is_attention_block(sub)]
+
     def attach_capture(self, module: nn.Module, record: Record, maps: list,
                        stack: ExitStack) -> int:
         """Hook every attention module in ``module`` so that it calls ``record`` with its

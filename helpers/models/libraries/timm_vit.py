@@ -39,12 +39,9 @@ class TimmAdapter(LibraryAdapter):
                                                              nn.Module)
                 and hasattr(module, "num_heads"))
 
-    def _attention(self, module: nn.Module) -> list[nn.Module]:
-        return [sub for sub in module.modules() if self.is_attention_block(sub)]
-
     @contextlib.contextmanager
     def kernel(self, module: nn.Module, *, fused: bool) -> Iterator[None]:
-        blocks = self._attention(module)
+        blocks = [sub for _, sub in self.attention_blocks(module)]
         saved = [sub.fused_attn for sub in blocks]
         try:
             for sub in blocks:
@@ -55,16 +52,14 @@ class TimmAdapter(LibraryAdapter):
                 sub.fused_attn = value
 
     def use_eager(self, module: nn.Module) -> None:
-        for sub in self._attention(module):
+        for _, sub in self.attention_blocks(module):
             sub.fused_attn = False
 
     def attach_capture(self, module: nn.Module, record: Record, maps: list,
                        stack: ExitStack) -> int:
         """Read the softmax output at each unfused attention block's ``attn_drop``."""
         count = 0
-        for name, sub in module.named_modules():
-            if not self.is_attention_block(sub):
-                continue
+        for name, sub in self.attention_blocks(module):
             seen_before: list[int] = []
 
             def drop_hook(_module: nn.Module, inputs: tuple, _output: torch.Tensor, *,

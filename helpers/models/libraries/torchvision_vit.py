@@ -38,9 +38,7 @@ class TorchvisionAdapter(LibraryAdapter):
                        stack: ExitStack) -> int:
         """Hook every nn.MultiheadAttention (torchvision's EncoderBlock uses one per block)."""
         count = 0
-        for name, sub in module.named_modules():
-            if not self.is_attention_block(sub):
-                continue
+        for name, sub in self.attention_blocks(module):
             pending: list[dict[str, Any]] = []
             forced = {"need_weights": True, "average_attn_weights": False}
 
