@@ -13,6 +13,7 @@ explorer redraws <= 50 ms in the kernel and <= 150 ms key-to-picture in the brow
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -88,8 +89,6 @@ def print_browser_latency() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog="Takes no options: it runs everything above (minutes).")
     parser.parse_args(argv)
