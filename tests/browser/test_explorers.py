@@ -94,8 +94,18 @@ def _run_all(page, url: str) -> None:
     page.get_by_text("Run All Cells", exact=True).click()
 
 
+def _error_outputs(page) -> list[str]:
+    """Text of every traceback or stderr output on the page (what went wrong, if anything)."""
+    outputs = page.locator(".jp-OutputArea-output[data-mime-type*='stderr'], "
+                           ".jp-OutputArea-output[data-mime-type*='error']")
+    return [text[-2000:] for text in outputs.all_text_contents()]
+
+
 def _status_text(page) -> str:
-    return page.locator(f".{STATUS_CLASS}").first.inner_text()
+    """The first status line's text. textContent, not innerText: JupyterLab 4 skips rendering
+    cells scrolled out of view (``content-visibility: auto``), and innerText of skipped
+    content is empty, so a status below or above the viewport would read ''."""
+    return page.locator(f".{STATUS_CLASS}").first.text_content() or ""
 
 
 def _move_and_measure(page, action) -> float:
@@ -109,7 +119,7 @@ def _move_and_measure(page, action) -> float:
             "([before]) => window.__vit.changedAt !== null && window.__vit.src !== before",
             arg=[before_src], timeout=20_000)
         page.wait_for_function(
-            "([cls, before]) => document.querySelectorAll('.' + cls)[0].innerText !== before",
+            "([cls, before]) => document.querySelectorAll('.' + cls)[0].textContent !== before",
             arg=[STATUS_CLASS, before_status], timeout=20_000)
     except Exception as err:  # say what the page showed, not only that a wait ran out
         state = page.evaluate("() => ({changedAt: window.__vit.changedAt,"
@@ -124,14 +134,18 @@ def _exercise_explorer(page, server_url: str, name: str) -> dict:
     _run_all(page, server_url)
     status = page.locator(f".{STATUS_CLASS}").first
     status.wait_for(timeout=RUN_ALL_TIMEOUT_MS)
-    try:  # the first picture waits for the explorer's precomputation (22 s for 07 alone, over 60 s
-        #   while CI builds the matrix venvs beside it): a busy machine is not a failure
+    try:  # the first picture waits for the explorer's precomputation (seconds; minutes at most
+        #   on a busy machine)
         page.wait_for_function(
-            "([cls]) => (document.querySelectorAll('.' + cls)[0] || {}).innerText"
+            "([cls]) => (document.querySelectorAll('.' + cls)[0] || {}).textContent"
             "?.includes('drawn')", arg=[STATUS_CLASS], timeout=300_000)
-    except Exception as err:  # say what the status showed instead
+    except Exception as err:  # say what the status and any error output showed instead
+        shot = ROOT / "build" / f"browser-failure-{Path(name).stem}.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shot), full_page=True)
         raise AssertionError(f"{name}: no first picture; the status reads "
-                             f"{_status_text(page)!r}") from err
+                             f"{_status_text(page)!r}; error outputs: {_error_outputs(page)}; "
+                             f"screenshot {shot}") from err
     status.scroll_into_view_if_needed()
     page.evaluate(OBSERVE_JS, [STATUS_CLASS])
     box = status.locator("xpath=ancestor::div[contains(@class, 'widget-vbox')][1]")
