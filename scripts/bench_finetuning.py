@@ -4,8 +4,8 @@ Every method starts from the same pretrained weights (``$VIT_NOTEBOOKS_WEIGHTS``
 ones online) and trains on the same 9,000 CIFAR-10 images; the test split is the same 1,000
 held-out images (``load_cifar10(9000, 1000, seed=0)``). Each method gets ``--minutes`` of wall
 time for *everything*: its feature passes, probe fitting, training steps (as many as fit, timed
-on a copy first) and the final, flip-averaged test. The recipes are notebook 09's
-(:class:`helpers.finetune.recipes.Recipe`).
+on a copy first) and the final test (flip-averaged with ``--flip``). The recipes are notebook
+09's (:class:`helpers.finetune.recipes.Recipe`).
 
 Prints one Markdown row per method: test accuracy, wall minutes, CPU minutes per thread (what
 the run would take alone on the machine when the load is high), steps, images seen, trainable
